@@ -1,0 +1,1 @@
+"""nhandao: the humanitarian-reporting warehouse."""

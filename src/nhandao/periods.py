@@ -1,0 +1,48 @@
+"""Reporting periods: `2024`, `2024S1`, `2024Q3`, `2024M09`, `2024YTD09`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+PERIOD_PATTERN = r"^(\d{4})(?:S([12])|Q([1-4])|M(0[1-9]|1[0-2])|YTD(0[1-9]|1[0-2]))?$"
+_PERIOD = re.compile(PERIOD_PATTERN)
+
+
+@dataclass(frozen=True)
+class Period:
+    code: str
+    period_type: str  # year, half, quarter, month, ytd
+    start: date
+    end: date
+
+
+def _month_end(year: int, month: int) -> date:
+    first_next = date(year + (month == 12), month % 12 + 1, 1)
+    return first_next - timedelta(days=1)
+
+
+def parse_period(code: str) -> Period:
+    """Parse a period code; raise ValueError for anything else."""
+    match = _PERIOD.match(code.strip())
+    if not match:
+        raise ValueError(f"not a period code: {code!r}")
+    year = int(match[1])
+    if match[2]:
+        half = int(match[2])
+        return Period(code, "half", date(year, 6 * half - 5, 1), _month_end(year, 6 * half))
+    if match[3]:
+        quarter = int(match[3])
+        start, end = 3 * quarter - 2, 3 * quarter
+        return Period(code, "quarter", date(year, start, 1), _month_end(year, end))
+    if match[4]:
+        month = int(match[4])
+        return Period(code, "month", date(year, month, 1), _month_end(year, month))
+    if match[5]:
+        return Period(code, "ytd", date(year, 1, 1), _month_end(year, int(match[5])))
+    return Period(code, "year", date(year, 1, 1), date(year, 12, 31))
+
+
+def month_code(year: int, month: int) -> str:
+    return f"{year}M{month:02d}"

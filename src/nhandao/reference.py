@@ -1,0 +1,71 @@
+"""Reference data read from seeds/: the same CSVs dbt seeds, so the loader and the models agree."""
+
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from datetime import date
+from functools import cache
+from pathlib import Path
+
+from nhandao import settings
+
+
+@dataclass(frozen=True)
+class AdminUnit:
+    code: str
+    name: str
+    short_name: str
+    level: str
+    parent_code: str
+    province_code: str
+    valid_from: date
+    valid_to: date | None
+
+    def valid_on(self, day: date) -> bool:
+        return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@cache
+def admin_units(seeds_dir: Path | None = None) -> dict[str, AdminUnit]:
+    """Every administrative unit, by GSO code."""
+    rows = _rows((seeds_dir or settings.seeds_dir()) / "admin_units.csv")
+    return {
+        row["admin_unit_code"]: AdminUnit(
+            code=row["admin_unit_code"],
+            name=row["admin_unit_name"],
+            short_name=row["short_name"],
+            level=row["admin_level"],
+            parent_code=row["parent_code"],
+            province_code=row["province_code"],
+            valid_from=date.fromisoformat(row["valid_from"]),
+            valid_to=date.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
+        )
+        for row in rows
+    }
+
+
+@cache
+def indicator_codes(seeds_dir: Path | None = None) -> frozenset[str]:
+    rows = _rows((seeds_dir or settings.seeds_dir()) / "indicators.csv")
+    return frozenset(row["indicator_code"] for row in rows)
+
+
+@cache
+def program_codes(seeds_dir: Path | None = None) -> frozenset[str]:
+    rows = _rows((seeds_dir or settings.seeds_dir()) / "programs.csv")
+    return frozenset(row["program_code"] for row in rows)
+
+
+def children(parent_code: str, on: date) -> list[AdminUnit]:
+    """Units directly under `parent_code` that exist on a given day, by code."""
+    units = admin_units().values()
+    return sorted(
+        (u for u in units if u.parent_code == parent_code and u.valid_on(on)),
+        key=lambda u: u.code,
+    )

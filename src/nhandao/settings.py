@@ -1,0 +1,74 @@
+"""Where things live: the project checkout, the state folder, the landing zone.
+
+Every path can be overridden by an environment variable so the same code runs in a checkout, in
+the tests (a temporary state folder) and in the Docker image.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def project_dir() -> Path:
+    """The folder holding dbt_project/, expectations/, seeds/ and dags/."""
+    if env := os.environ.get("NHANDAO_PROJECT_DIR"):
+        return Path(env).resolve()
+    checkout = PACKAGE_DIR.parents[1]
+    if (checkout / "dbt_project").is_dir():
+        return checkout
+    return Path.cwd().resolve()
+
+
+def home_dir() -> Path:
+    """The state folder: embedded Postgres, Airflow home, GX results, landing zone."""
+    if env := os.environ.get("NHANDAO_HOME"):
+        return Path(env).resolve()
+    return project_dir() / ".nhandao"
+
+
+def landing_dir() -> Path:
+    """Where districts' submission files arrive."""
+    if env := os.environ.get("NHANDAO_LANDING"):
+        return Path(env).resolve()
+    return home_dir() / "landing"
+
+
+def dbt_project_dir() -> Path:
+    return project_dir() / "dbt_project"
+
+
+def seeds_dir() -> Path:
+    return project_dir() / "seeds"
+
+
+def expectations_dir() -> Path:
+    return project_dir() / "expectations"
+
+
+def dags_dir() -> Path:
+    return project_dir() / "dags"
+
+
+def airflow_environment() -> dict[str, str]:
+    """Airflow settings for running the DAGs from this checkout (only those not already set)."""
+    home = home_dir()
+    defaults = {
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(dags_dir()),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
+        "AIRFLOW__COSMOS__ENABLE_CACHE": "True",
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        "GX_ANALYTICS_ENABLED": "False",
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }
+    return {key: value for key, value in defaults.items() if key not in os.environ}
+
+
+def apply_airflow_environment() -> None:
+    """Set the Airflow defaults in this process; call before importing airflow."""
+    os.environ.update(airflow_environment())

@@ -1,0 +1,80 @@
+-- Schemas and the tables written outside dbt: raw (by the loader) and monitoring (by the gate
+-- and the publisher). Idempotent: run before every load and build.
+
+create schema if not exists raw;
+create schema if not exists reference;
+create schema if not exists staging;
+create schema if not exists intermediate;
+create schema if not exists audit;
+create schema if not exists marts;
+create schema if not exists monitoring;
+
+-- One row per file the loader saw, loaded or rejected.
+create table if not exists raw.submission_files (
+    file_id bigint generated always as identity primary key,
+    file_name text not null,
+    sha256 text not null,
+    size_bytes bigint not null,
+    source_format text not null,
+    status text not null check (status in ('loaded', 'rejected')),
+    row_count integer not null default 0,
+    rejected_row_count integer not null default 0,
+    loaded_at timestamptz not null default now()
+);
+create unique index if not exists submission_files_loaded_sha256
+    on raw.submission_files (sha256) where status = 'loaded';
+
+-- The figures exactly as received (text), one row per figure; append-only.
+create table if not exists raw.submission_rows (
+    file_id bigint not null references raw.submission_files (file_id),
+    row_number integer not null,
+    reporting_unit_code text,
+    reporting_unit_name text,
+    period text,
+    indicator_code text,
+    value text,
+    qualifier text,
+    program_code text,
+    note text,
+    primary key (file_id, row_number)
+);
+
+-- Every problem found in a file: whole-file (row_number null) or one row.
+create table if not exists raw.rejections (
+    rejection_id bigint generated always as identity primary key,
+    file_id bigint not null references raw.submission_files (file_id),
+    row_number integer,
+    column_name text,
+    value_seen text,
+    reason_code text not null,
+    message_vi text not null,
+    message_en text not null
+);
+
+-- One row per gate run, and one per expectation evaluated in it.
+create table if not exists monitoring.gate_runs (
+    gate_run_id text primary key,
+    started_at timestamptz not null default now(),
+    success boolean not null,
+    data_docs_path text
+);
+create table if not exists monitoring.gate_results (
+    gate_run_id text not null references monitoring.gate_runs (gate_run_id),
+    suite_name text not null,
+    expectation_type text not null,
+    column_name text,
+    severity text not null,
+    success boolean not null,
+    observed_value text,
+    unexpected_count bigint,
+    notes text
+);
+
+-- One row per publication of the audit build to marts.
+create table if not exists monitoring.publications (
+    publication_id bigint generated always as identity primary key,
+    gate_run_id text references monitoring.gate_runs (gate_run_id),
+    published_at timestamptz not null default now(),
+    tables text[] not null,
+    row_counts bigint[] not null
+);

@@ -1,0 +1,106 @@
+"""The warehouse: any Postgres named by NHANDAO_WAREHOUSE_URL, or an embedded local server.
+
+When NHANDAO_WAREHOUSE_URL is unset, a real Postgres server from the `pgserver` package is
+started under the state folder (`.nhandao/pgdata`) and the database `nhandao` is created in it.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import psycopg
+
+from nhandao import settings
+
+EMBEDDED_DATABASE = "nhandao"
+SCHEMAS = ("raw", "reference", "staging", "intermediate", "audit", "marts", "monitoring")
+
+
+@dataclass(frozen=True)
+class ConnectionParts:
+    """A Postgres URL split into the fields dbt and libpq want."""
+
+    host: str
+    port: int
+    user: str
+    password: str
+    dbname: str
+
+
+def embedded_data_dir() -> Path:
+    return settings.home_dir() / "pgdata"
+
+
+def is_embedded() -> bool:
+    return not os.environ.get("NHANDAO_WAREHOUSE_URL")
+
+
+def warehouse_url() -> str:
+    """The warehouse URL, computed without touching any server (safe at DAG parse time)."""
+    if url := os.environ.get("NHANDAO_WAREHOUSE_URL"):
+        return url
+    return f"postgresql://postgres:@/{EMBEDDED_DATABASE}?host={embedded_data_dir()}"
+
+
+def split_url(url: str) -> ConnectionParts:
+    """Split a postgresql:// URL; a Unix-socket directory may be given as ?host=/dir."""
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    host = query.get("host", [parts.hostname or "localhost"])[0]
+    return ConnectionParts(
+        host=host,
+        port=int(query.get("port", [parts.port or 5432])[0]),
+        user=unquote(parts.username or "postgres"),
+        password=unquote(parts.password or ""),
+        dbname=parts.path.lstrip("/") or "postgres",
+    )
+
+
+def with_database(url: str, dbname: str) -> str:
+    """The same server URL pointing at another database."""
+    parts = urlsplit(url)
+    return parts._replace(path="/" + dbname).geturl()
+
+
+def ensure_embedded_server() -> str:
+    """Start the embedded server if it is not running; return the URL of its `nhandao` database."""
+    import pgserver  # imported lazily: heavy, and only needed for the embedded default
+
+    data_dir = embedded_data_dir()
+    data_dir.parent.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    exists = server.psql(f"select 1 from pg_database where datname = '{EMBEDDED_DATABASE}';")
+    if "(1 row)" not in exists:
+        server.psql(f"create database {EMBEDDED_DATABASE};")
+    return warehouse_url()
+
+
+def ensure_warehouse() -> str:
+    """Make sure the warehouse is reachable and its schemas and raw tables exist; return the URL."""
+    url = ensure_embedded_server() if is_embedded() else warehouse_url()
+    with connect(url) as conn:
+        bootstrap(conn)
+    return url
+
+
+def connect(url: str | None = None, **kwargs) -> psycopg.Connection:
+    return psycopg.connect(url or warehouse_url(), **kwargs)
+
+
+def bootstrap(conn: psycopg.Connection) -> None:
+    """Create the schemas and the raw and monitoring tables (idempotent)."""
+    ddl = resources.files("nhandao.sql").joinpath("bootstrap.sql").read_text(encoding="utf-8")
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('nhandao.bootstrap'))")
+        conn.execute(ddl)
+
+
+@contextmanager
+def cursor(url: str | None = None):
+    with connect(url) as conn, conn.cursor() as cur:
+        yield cur
