@@ -16,7 +16,10 @@ ENV NHANDAO_PROJECT_DIR=/opt/nhandao \
     NHANDAO_LANDING=/opt/nhandao/landing \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/nhandao/dags \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
-    AIRFLOW__COSMOS__CACHE_DIR=/opt/nhandao/state/cosmos
+    AIRFLOW__COSMOS__CACHE_DIR=/opt/nhandao/state/cosmos \
+    GX_ANALYTICS_ENABLED=False \
+    DBT_SEND_ANONYMOUS_USAGE_STATS=False \
+    DO_NOT_TRACK=1
 
 # /opt is root's: create the project folders once, owned by airflow and group 0 (the image runs
 # with an arbitrary UID and GID 0, so everything is group-writable as in the base image).
@@ -50,15 +53,14 @@ COPY --chown=airflow:0 expectations/ /opt/nhandao/expectations/
 COPY --chown=airflow:0 seeds/ /opt/nhandao/seeds/
 
 # 4. Prebuild the dbt manifest (dbt_project/target/manifest.json) that Cosmos reads at DAG parse
-#    time. Parsing connects to no database, but profiles.yml reads the connection from the
-#    environment, so harmless build-time values are given on this line only (they are not kept
-#    in the image). dbt packages, if the project declares any, are installed here too so that
-#    nothing is fetched at run time. Re-run the parse whenever models change (the compose file's
-#    airflow-init does it for the mounted ./dbt_project).
+#    time. Parsing connects to no database, but `nhandao dbt-parse` derives the profile's
+#    NHANDAO_DBT_* variables from NHANDAO_WAREHOUSE_URL (and, without it, would start the embedded
+#    pgserver), so a harmless URL is given on this line only; it is not kept in the image.
+#    dbt packages, if the project declares any, are installed here too so that nothing is fetched
+#    at run time. Re-run the parse whenever models change (the compose file's airflow-init does it
+#    for the mounted ./dbt_project).
 RUN cd /opt/nhandao \
     && export NHANDAO_WAREHOUSE_URL=postgresql://nhandao:build-only@localhost:5432/nhandao \
-        NHANDAO_DBT_HOST=localhost NHANDAO_DBT_PORT=5432 NHANDAO_DBT_USER=nhandao \
-        NHANDAO_DBT_PASSWORD=build-only NHANDAO_DBT_DBNAME=nhandao \
     && if [ -f dbt_project/packages.yml ] || [ -f dbt_project/dependencies.yml ]; then \
         dbt deps --project-dir dbt_project --profiles-dir dbt_project; \
     fi \

@@ -1,0 +1,70 @@
+{#- The body of a fact model: the current figures of the indicators that feed `fact_name`, with
+    foreign keys to the dimensions (the unknown member where a lookup fails). -#}
+{% macro figures_fact(fact_name) %}
+
+with
+
+figures as (
+
+    select * from {{ ref('int_figures_deduplicated') }}
+
+),
+
+indicators as (
+
+    select * from {{ ref('dim_indicator') }}
+
+),
+
+admin_units as (
+
+    select * from {{ ref('dim_admin_unit') }}
+
+),
+
+periods as (
+
+    select * from {{ ref('dim_period') }}
+
+),
+
+programs as (
+
+    select * from {{ ref('dim_program') }}
+
+),
+
+final as (
+
+    select
+        {{ surrogate_key(['figures.reporting_unit_code', 'figures.period_code',
+                          'figures.indicator_code', 'figures.program_code']) }} as figure_id,
+        coalesce(admin_units.admin_unit_code, 'unknown') as admin_unit_code,
+        figures.reporting_unit_code,
+        coalesce(periods.period_code, 'unknown') as period_code,
+        coalesce(programs.program_code, 'unknown') as program_code,
+        figures.indicator_code,
+        figures.value,
+        figures.qualifier,
+        indicators.measure_unit,
+        figures.submission_file_id,
+        figures.source_row_number,
+        figures.loaded_at,
+        figures.version_count::integer as version_count
+
+    from figures
+    inner join indicators
+        on figures.indicator_code = indicators.indicator_code
+    left join admin_units
+        on figures.reporting_unit_code = admin_units.admin_unit_code
+    left join periods
+        on figures.period_code = periods.period_code
+    left join programs
+        on figures.program_code = programs.program_code
+    where indicators.fact_name = '{{ fact_name }}'
+
+)
+
+select * from final
+
+{% endmacro %}

@@ -1,0 +1,9 @@
+{#- Generic test: no two rows share the same values in `columns` (the grain of a model). -#}
+{% test unique_combination(model, columns) %}
+
+select {{ columns | join(', ') }}, count(*) as occurrences
+from {{ model }}
+group by {{ columns | join(', ') }}
+having count(*) > 1
+
+{% endtest %}

@@ -1,0 +1,1 @@
+{{ figures_fact('households_helped') }}

@@ -1,0 +1,26 @@
+with
+
+source as (
+
+    select * from {{ source('raw', 'submission_files') }}
+
+),
+
+final as (
+
+    select
+        file_id as submission_file_id,
+        file_name,
+        sha256,
+        size_bytes,
+        source_format,
+        status,
+        row_count,
+        rejected_row_count,
+        loaded_at
+
+    from source
+
+)
+
+select * from final

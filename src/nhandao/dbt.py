@@ -1,0 +1,56 @@
+"""Running dbt against the warehouse: environment for the profile, parse, build."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from nhandao import settings, warehouse
+
+
+def dbt_env(url: str | None = None) -> dict[str, str]:
+    """The variables dbt_project/profiles.yml reads, from a warehouse URL (no I/O)."""
+    parts = warehouse.split_url(url or warehouse.warehouse_url())
+    return {
+        "NHANDAO_DBT_HOST": parts.host,
+        "NHANDAO_DBT_PORT": str(parts.port),
+        "NHANDAO_DBT_USER": parts.user,
+        "NHANDAO_DBT_PASSWORD": parts.password,
+        "NHANDAO_DBT_DBNAME": parts.dbname,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+    }
+
+
+def manifest_path() -> Path:
+    return settings.dbt_project_dir() / "target" / "manifest.json"
+
+
+def run(args: list[str], url: str | None = None) -> None:
+    """Run a dbt command in-process against the warehouse; raise if it fails."""
+    from dbt.cli.main import dbtRunner
+
+    os.environ.update(dbt_env(url))
+    project = str(settings.dbt_project_dir())
+    result = dbtRunner().invoke([*args, "--project-dir", project, "--profiles-dir", project])
+    if not result.success:
+        raise RuntimeError(
+            f"dbt {' '.join(args)} failed: {result.exception or 'see the log above'}"
+        )
+
+
+def parse() -> Path:
+    """Write target/manifest.json (no database needed); the DAGs read it instead of calling dbt."""
+    run(["parse", "--quiet"])
+    return manifest_path()
+
+
+def published_models() -> list[str]:
+    """Names of the models in marts/, which the publisher copies from `audit` to `marts`."""
+    import json
+
+    manifest = json.loads(manifest_path().read_text(encoding="utf-8"))
+    return sorted(
+        node["name"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model" and node["fqn"][1] == "marts"
+    )
