@@ -1,0 +1,54 @@
+"""Build the warehouse with dbt into the audit schema, gate it with Great Expectations, publish.
+
+Runs when new raw submissions arrive (the raw_submissions asset). If the gate fails, the
+publish task does not run and the marts stay exactly as they were.
+"""
+
+from datetime import datetime
+
+from airflow.sdk import Asset, dag, task
+from cosmos import DbtTaskGroup
+
+from nhandao import orchestration, pipeline
+
+RAW_SUBMISSIONS = Asset(name="raw_submissions", uri=pipeline.RAW_SUBMISSIONS_URI)
+PUBLISHED_MARTS = Asset(name="published_marts", uri=pipeline.PUBLISHED_MARTS_URI)
+
+
+@dag(
+    dag_id="build_warehouse",
+    schedule=[RAW_SUBMISSIONS],
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["nhandao", "dbt", "quality-gate"],
+    doc_md=__doc__,
+)
+def build_warehouse():
+    @task
+    def prepare_warehouse() -> None:
+        pipeline.prepare_warehouse()
+
+    dbt_build = DbtTaskGroup(
+        group_id="dbt_build",
+        project_config=orchestration.project_config(),
+        profile_config=orchestration.profile_config(),
+        execution_config=orchestration.execution_config(),
+        render_config=orchestration.render_config(),
+        operator_args=orchestration.operator_args(),
+    )
+
+    @task
+    def quality_gate(run_id=None) -> str:
+        return pipeline.validate_audit(gate_run_id=f"gate_{run_id}")
+
+    @task(outlets=[PUBLISHED_MARTS])
+    def publish_marts(gate_run_id: str) -> dict[str, int]:
+        return pipeline.publish_audit(gate_run_id)
+
+    gate_run_id = quality_gate()
+    prepare_warehouse() >> dbt_build >> gate_run_id
+    publish_marts(gate_run_id)
+
+
+build_warehouse()

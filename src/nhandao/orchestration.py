@@ -1,0 +1,55 @@
+"""Cosmos configuration for running the dbt project as Airflow tasks.
+
+Reads the prebuilt dbt manifest (LoadMode.DBT_MANIFEST), so parsing a DAG never calls dbt nor
+touches the database.
+"""
+
+from __future__ import annotations
+
+from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import InvocationMode, LoadMode, TestBehavior
+
+from nhandao import dbt, settings
+
+
+def project_config() -> ProjectConfig:
+    manifest = dbt.manifest_path()
+    if not manifest.exists():
+        raise FileNotFoundError(
+            f"{manifest} is missing: build it with `nhandao dbt-parse` (make does this)"
+        )
+    return ProjectConfig(
+        dbt_project_path=settings.dbt_project_dir(),
+        manifest_path=manifest,
+        install_dbt_deps=False,
+    )
+
+
+def profile_config() -> ProfileConfig:
+    return ProfileConfig(
+        profile_name="nhandao",
+        target_name="audit",
+        profiles_yml_filepath=settings.dbt_project_dir() / "profiles.yml",
+    )
+
+
+def execution_config() -> ExecutionConfig:
+    return ExecutionConfig(invocation_mode=InvocationMode.DBT_RUNNER)
+
+
+def render_config() -> RenderConfig:
+    return RenderConfig(
+        load_method=LoadMode.DBT_MANIFEST,
+        test_behavior=TestBehavior.AFTER_EACH,
+        # the DAGs declare their own assets; Cosmos' per-model assets would need a TCP host
+        emit_datasets=False,
+    )
+
+
+def operator_args() -> dict:
+    """dbt's profile variables from the warehouse URL (string parsing only, no connection)."""
+    return {
+        "env": dbt.dbt_env(),
+        "append_env": True,
+        "install_deps": False,
+    }
