@@ -55,7 +55,8 @@ REASONS: dict[str, tuple[str, str]] = {
         "Indicator code '%s' is not in the list of indicators",
     ),
     "invalid_number": (
-        "Giá trị '%s' không phải là số (dùng dấu chấm cho phần thập phân, không dùng dấu phân cách hàng nghìn)",
+        "Giá trị '%s' không phải là số"
+        " (dùng dấu chấm cho phần thập phân, không dùng dấu phân cách hàng nghìn)",
         "Value '%s' is not a number (use a point for decimals and no thousands separators)",
     ),
     "invalid_qualifier": (

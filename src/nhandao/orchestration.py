@@ -22,6 +22,8 @@ def project_config() -> ProjectConfig:
         dbt_project_path=settings.dbt_project_dir(),
         manifest_path=manifest,
         install_dbt_deps=False,
+        # dbt's profile variables from the warehouse URL (string parsing only, no connection)
+        env_vars=dbt.dbt_env(),
     )
 
 
@@ -41,15 +43,12 @@ def render_config() -> RenderConfig:
     return RenderConfig(
         load_method=LoadMode.DBT_MANIFEST,
         test_behavior=TestBehavior.AFTER_EACH,
+        # relationship tests run once both the fact and the dimension are built
+        should_detach_multiple_parents_tests=True,
         # the DAGs declare their own assets; Cosmos' per-model assets would need a TCP host
         emit_datasets=False,
     )
 
 
 def operator_args() -> dict:
-    """dbt's profile variables from the warehouse URL (string parsing only, no connection)."""
-    return {
-        "env": dbt.dbt_env(),
-        "append_env": True,
-        "install_deps": False,
-    }
+    return {"append_env": True}

@@ -1,0 +1,45 @@
+# nhandao: two commands on a fresh clone (Python 3.11, make and a C toolchain):
+#   make demo   the whole pipeline on one real province, through the real Airflow DAGs
+#   make test   the whole test suite (a real Postgres, real dbt, real DAG runs)
+
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+STATE := .nhandao
+UV := $(STATE)/uv/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+MANIFEST := dbt_project/target/manifest.json
+
+.PHONY: demo test lint format bench docs clean env
+
+env: $(BIN)/nhandao $(MANIFEST)
+
+$(UV):
+	$(PYTHON) -m venv $(STATE)/uv
+	$(STATE)/uv/bin/pip install --quiet uv==$(UV_VERSION)
+
+$(BIN)/nhandao: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON)
+	@touch $@
+
+$(MANIFEST): $(BIN)/nhandao dbt_project/dbt_project.yml $(shell find dbt_project/models dbt_project/macros -type f 2>/dev/null)
+	$(BIN)/nhandao dbt-parse
+
+demo: env
+	$(BIN)/nhandao demo --province 48 --years 2019-2024 --seed 1
+
+test: env
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest
+
+lint: env
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: env
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) $(STATE) dbt_project/target dbt_project/logs

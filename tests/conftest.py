@@ -1,0 +1,88 @@
+"""Test fixtures: a real Postgres (the server NHANDAO_WAREHOUSE_URL names, or an embedded
+pgserver), a fresh database per test that needs one, and an Airflow home of the session's own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+import pytest
+
+# Set before anything imports airflow: this session's state lives in a temporary folder.
+SESSION_HOME = Path(tempfile.mkdtemp(prefix="nhandao-test-"))
+SERVER_URL = os.environ.pop("NHANDAO_WAREHOUSE_URL", None)
+for key in ("NHANDAO_HOME", "NHANDAO_LANDING", "AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER"):
+    os.environ.pop(key, None)
+os.environ["NHANDAO_HOME"] = str(SESSION_HOME)
+
+from nhandao import settings, warehouse  # noqa: E402
+
+settings.apply_airflow_environment()
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    """An admin URL of a real Postgres server for this session."""
+    if SERVER_URL:
+        yield warehouse.with_database(SERVER_URL, "postgres")
+        return
+    import pgserver
+
+    warehouse.ensure_embedded_server()
+    yield warehouse.with_database(warehouse.warehouse_url(), "postgres")
+    pgserver.get_server(warehouse.embedded_data_dir(), cleanup_mode="stop").cleanup()
+    shutil.rmtree(SESSION_HOME, ignore_errors=True)
+
+
+@pytest.fixture
+def warehouse_url(server_url, monkeypatch, tmp_path):
+    """A fresh, bootstrapped database; NHANDAO_WAREHOUSE_URL points at it during the test."""
+    import psycopg
+
+    name = f"nhandao_test_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"create database {name}")
+    url = warehouse.with_database(server_url, name)
+    monkeypatch.setenv("NHANDAO_WAREHOUSE_URL", url)
+    monkeypatch.setenv("NHANDAO_LANDING", str(tmp_path / "landing"))
+    with warehouse.connect(url) as conn:
+        warehouse.bootstrap(conn)
+    yield url
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"drop database if exists {name} with (force)")
+
+
+@pytest.fixture(scope="session")
+def airflow_db():
+    """Airflow's metadata database for this session (sqlite under the session's home)."""
+    airflow = Path(sys.executable).with_name("airflow")
+    env = {**os.environ, "PATH": f"{airflow.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    subprocess.run([str(airflow), "db", "migrate"], check=True, env=env, capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def manifest():
+    from nhandao import dbt
+
+    return dbt.parse()
+
+
+@pytest.fixture
+def dags(warehouse_url, airflow_db, manifest):
+    """The project's DAGs, parsed after NHANDAO_WAREHOUSE_URL points at the test database."""
+    from nhandao.demo import load_dags
+
+    return load_dags()
+
+
+def rows(url: str, sql: str, params=()) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        return conn.execute(sql, params).fetchall()
