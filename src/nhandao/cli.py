@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -81,6 +82,19 @@ def _warehouse_url(args: argparse.Namespace) -> int:
     return 0
 
 
+def _env(args: argparse.Namespace) -> int:
+    import shlex
+
+    from nhandao import dbt, settings
+
+    bin_dir = Path(sys.executable).parent
+    exports = {**settings.airflow_environment(), **dbt.dbt_env()}
+    exports["PATH"] = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    for key, value in exports.items():
+        print(f"export {key}={shlex.quote(value)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nhandao", description="The humanitarian-reporting warehouse."
@@ -114,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     parse = commands.add_parser("dbt-parse", help="build dbt_project/target/manifest.json")
     parse.set_defaults(func=_dbt_parse)
+
+    env = commands.add_parser(
+        "env", help="print shell exports for running airflow and dbt on this warehouse"
+    )
+    env.set_defaults(func=_env)
 
     url = commands.add_parser("warehouse-url", help="start the warehouse if needed; print its URL")
     url.set_defaults(func=_warehouse_url)

@@ -1,0 +1,76 @@
+"""The nhandao command as a user runs it: exit codes and printed output."""
+
+from conftest import rows
+
+from nhandao import generate
+from nhandao.cli import main
+
+
+def test_generate_ingest_and_query(warehouse_url, tmp_path, capsys):
+    assert (
+        main(
+            [
+                "generate",
+                "--province",
+                "48",
+                "--years",
+                "2024",
+                "--out",
+                str(tmp_path / "in"),
+                "--seed",
+                "2",
+            ]
+        )
+        == 0
+    )
+    assert "wrote 84 files" in capsys.readouterr().out
+    files = sorted((tmp_path / "in").glob("48-492-*.csv"))[:2]
+
+    assert main(["ingest", *map(str, files)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in out] == ["loaded", "loaded"]
+    assert main(["ingest", str(files[0])]) == 0
+    assert capsys.readouterr().out.startswith("skipped")
+
+    assert (
+        main(
+            [
+                "query",
+                "--csv",
+                "select file_name, row_count from raw.submission_files order by file_id",
+            ]
+        )
+        == 0
+    )
+    csv_lines = capsys.readouterr().out.splitlines()
+    expected = [len(f.read_text(encoding="utf-8").splitlines()) - 1 for f in files]
+    assert csv_lines == ["file_name,row_count"] + [
+        f"{f.name},{n}" for f, n in zip(files, expected, strict=True)
+    ]
+
+    assert main(["query", "select count(*) as n from raw.submission_rows"]) == 0
+    table = capsys.readouterr().out
+    assert str(sum(expected)) in table and "(1 rows)" in table
+
+
+def test_ingest_exits_non_zero_on_a_rejected_file(warehouse_url, tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("unit,value\n492,5\n", encoding="utf-8")
+    assert main(["ingest", str(bad)]) == 1
+    assert "rejected  bad.csv" in capsys.readouterr().out
+    assert main(["ingest", str(tmp_path / "missing.csv")]) == 2
+
+
+def test_queries_cannot_write(warehouse_url, capsys):
+    assert main(["query", "delete from raw.submission_files"]) == 1
+    assert "read-only" in capsys.readouterr().err
+    assert rows(warehouse_url, "select count(*) from raw.submission_files") == [(0,)]
+
+
+def test_csv_output_neutralises_formulas():
+    from nhandao.query import as_csv
+
+    assert as_csv(["note"], [("=cmd|' /C calc'!A0",), ("ok",)]) == (
+        "note\n'=cmd|' /C calc'!A0\nok\n"
+    )
+    assert generate.COLUMNS[0] == "reporting_unit_code"
