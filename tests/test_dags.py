@@ -1,15 +1,18 @@
 """The real DAGs, run with dag.test() against a real Postgres, dbt and Great Expectations."""
 
 import csv
+import re
 from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
+import psycopg
 import pytest
 from conftest import rows
 
 from nhandao import generate, reference, settings
 from nhandao.demo import run_dag, task_state
+from nhandao.query import district_year_summary, vietnamese_number
 
 FACTS = ("fct_aid_value", "fct_blood_units", "fct_households_helped")
 
@@ -85,6 +88,12 @@ def test_ingest_build_publish_end_to_end(dags, warehouse_url):
     assert success is True and results >= 10
     [(tables,)] = rows(warehouse_url, "select tables from monitoring.publications")
     assert set(FACTS) <= set(tables)
+
+    # the demo's closing summary shows the same totals, in Vietnamese number format
+    with psycopg.connect(warehouse_url) as conn:
+        summary = district_year_summary(conn)
+    blood = expected[("blood_units", "492", 2023)]
+    assert re.search(rf"492 +Quận Hải Châu +2023 +{vietnamese_number(blood)} ", summary)
 
     # the same files again: nothing loads, the load task is skipped (no asset event)
     again = run_dag(dags, "ingest_submissions")

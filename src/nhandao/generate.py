@@ -57,9 +57,9 @@ class Figure:
 def _qualified(rng: random.Random, value: float, step: int) -> tuple[float, str]:
     """Most figures are exact; a few are written 'hơn X' or 'gần X' with a rounded X."""
     draw = rng.random()
-    if draw < 0.05 and value >= step:
+    if draw < 0.02 and value >= step:
         return float(value // step * step), "lower_bound"
-    if draw < 0.08 and value >= step:
+    if draw < 0.03 and value >= step:
         return float(round(value / step) * step), "approximate"
     return float(value), "exact"
 

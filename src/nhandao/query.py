@@ -48,21 +48,8 @@ def vietnamese_number(value: Decimal | int | float | None, qualifier: str = "exa
 
 def district_year_summary(conn: psycopg.Connection) -> str:
     """The demo's closing table: blood units and aid value per district per year."""
-    template = (
-        resources.files("nhandao.sql")
-        .joinpath("district_year_summary.sql")
-        .read_text(encoding="utf-8")
-    )
-    rollup = (
-        "case when bool_or(facts.qualifier = 'approximate') then 'approximate'"
-        " when bool_or(facts.qualifier = 'lower_bound') then 'lower_bound'"
-        " else 'exact' end as {name}"
-    )
-    sql = template.format(
-        rollup_blood=rollup.format(name="blood_units_qualifier"),
-        rollup_aid=rollup.format(name="aid_value_qualifier"),
-    )
-    _, rows = run_query(conn, sql)
+    sql = resources.files("nhandao.sql").joinpath("district_year_summary.sql")
+    _, rows = run_query(conn, sql.read_text(encoding="utf-8"))
     table = [
         (code, name, year, vietnamese_number(blood, blood_q), vietnamese_number(aid, aid_q))
         for code, name, year, blood, blood_q, aid, aid_q in rows

@@ -2,47 +2,51 @@
 -- are added up; a total that includes a "hơn" (lower-bound) figure is itself a lower bound.
 with
 
-blood as (
+figures as (
 
-    select
-        units.district_code,
-        periods.year,
-        sum(facts.value) as blood_units,
-        {rollup_blood}
-    from marts.fct_blood_units as facts
-    inner join marts.dim_admin_unit as units on facts.admin_unit_code = units.admin_unit_code
-    inner join marts.dim_period as periods on facts.period_code = periods.period_code
-    where facts.indicator_code = 'blood_units' and periods.period_type = 'month'
-    group by units.district_code, periods.year
+    select admin_unit_code, period_code, indicator_code, value, qualifier
+    from marts.fct_blood_units
+    where indicator_code = 'blood_units'
+
+    union all
+
+    select admin_unit_code, period_code, indicator_code, value, qualifier
+    from marts.fct_aid_value
+    where indicator_code = 'aid_value_vnd'
 
 ),
 
-aid as (
+totals as (
 
     select
         units.district_code,
         periods.year,
-        sum(facts.value) as aid_value_vnd,
-        {rollup_aid}
-    from marts.fct_aid_value as facts
-    inner join marts.dim_admin_unit as units on facts.admin_unit_code = units.admin_unit_code
-    inner join marts.dim_period as periods on facts.period_code = periods.period_code
-    where facts.indicator_code = 'aid_value_vnd' and periods.period_type = 'month'
-    group by units.district_code, periods.year
+        figures.indicator_code,
+        sum(figures.value) as total,
+        case
+            when bool_or(figures.qualifier = 'approximate') then 'approximate'
+            when bool_or(figures.qualifier = 'lower_bound') then 'lower_bound'
+            else 'exact'
+        end as qualifier
+    from figures
+    inner join marts.dim_admin_unit as units on figures.admin_unit_code = units.admin_unit_code
+    inner join marts.dim_period as periods on figures.period_code = periods.period_code
+    where periods.period_type = 'month'
+    group by units.district_code, periods.year, figures.indicator_code
 
 )
 
 select
     districts.admin_unit_code as district_code,
     districts.admin_unit_name as district_name,
-    coalesce(blood.year, aid.year) as year,
-    blood.blood_units,
-    blood.blood_units_qualifier,
-    aid.aid_value_vnd,
-    aid.aid_value_qualifier
-from blood
-full outer join aid
-    on blood.district_code = aid.district_code and blood.year = aid.year
-inner join marts.dim_admin_unit as districts
-    on districts.admin_unit_code = coalesce(blood.district_code, aid.district_code)
-order by district_code, year
+    totals.year,
+    max(totals.total) filter (where totals.indicator_code = 'blood_units') as blood_units,
+    max(totals.qualifier) filter (where totals.indicator_code = 'blood_units')
+        as blood_units_qualifier,
+    max(totals.total) filter (where totals.indicator_code = 'aid_value_vnd') as aid_value_vnd,
+    max(totals.qualifier) filter (where totals.indicator_code = 'aid_value_vnd')
+        as aid_value_qualifier
+from totals
+inner join marts.dim_admin_unit as districts on totals.district_code = districts.admin_unit_code
+group by districts.admin_unit_code, districts.admin_unit_name, totals.year
+order by districts.admin_unit_code, totals.year
