@@ -41,5 +41,8 @@ format: env
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+bench: env
+	$(BIN)/python bench/ingest.py
+
 clean:
 	rm -rf $(VENV) $(STATE) dbt_project/target dbt_project/logs

@@ -1,5 +1,8 @@
-"""The loader against a real Postgres: good files, duplicates, and real bad files."""
+"""The loader against a real Postgres: good files in every encoding, Vietnamese values, unit
+names, and real bad files, each leaving what was already loaded exactly as it was."""
 
+import unicodedata
+import zipfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -9,10 +12,28 @@ from conftest import rows
 from nhandao import generate, ingest
 
 HEADER = ",".join(generate.COLUMNS)
+WARD = "20245,Phường Hòa Thuận Tây"
+
+
+TONE_MARKS = "\u0300\u0301\u0303\u0309\u0323"
+
+
+def cp1258(text: str) -> bytes:
+    """Windows-1258 as Vietnamese Windows writes it: base letters plus a combining tone mark."""
+    out = bytearray()
+    for char in unicodedata.normalize("NFC", text):
+        try:
+            out += char.encode("cp1258")
+        except UnicodeEncodeError:
+            parts = unicodedata.normalize("NFD", char)
+            tone = next(c for c in parts if c in TONE_MARKS)
+            base = unicodedata.normalize("NFC", parts.replace(tone, ""))
+            out += base.encode("cp1258") + tone.encode("cp1258")
+    return bytes(out)
 
 
 def write(path: Path, text: str, encoding: str = "utf-8") -> Path:
-    path.write_bytes(text.encode(encoding))
+    path.write_bytes(cp1258(text) if encoding == "cp1258" else text.encode(encoding))
     return path
 
 
@@ -21,9 +42,18 @@ def raw_state(url: str) -> tuple:
     return rows(
         url,
         "select (select count(*) from raw.submission_rows),"
-        " (select coalesce(sum(value::numeric), 0) from raw.submission_rows),"
+        " (select coalesce(sum(parsed_value), 0) from raw.submission_rows),"
         " (select count(*) from raw.submission_files where status = 'loaded')",
     )[0]
+
+
+def rejections(url: str, file_id: int) -> list[tuple]:
+    return rows(
+        url,
+        "select row_number, column_name, value_seen, reason_code from raw.rejections"
+        " where file_id = %s order by row_number, column_name",
+        (file_id,),
+    )
 
 
 @pytest.fixture
@@ -40,14 +70,14 @@ def loaded(warehouse_url, tmp_path):
 def test_loads_every_row_with_its_values(warehouse_url, loaded):
     lines = loaded.read_text(encoding="utf-8").splitlines()[1:]
     expected = sum(Decimal(line.split(",")[4]) for line in lines)
-    count, total, files = raw_state(warehouse_url)
-    assert (count, total, files) == (len(lines), expected, 1)
-    [(name, size, row_count, sha)] = rows(
-        warehouse_url, "select file_name, size_bytes, row_count, sha256 from raw.submission_files"
+    assert raw_state(warehouse_url) == (len(lines), expected, 1)
+    [(name, size, row_count, sha, encoding, submitter)] = rows(
+        warehouse_url,
+        "select file_name, size_bytes, row_count, sha256, encoding, submitting_unit_code"
+        " from raw.submission_files",
     )
     assert (name, size, row_count) == (loaded.name, loaded.stat().st_size, len(lines))
-    assert sha == ingest.sha256_of(loaded)
-    # row numbers are file rows (the header is row 1)
+    assert (sha, encoding, submitter) == (ingest.sha256_of(loaded), "utf-8", "492")
     first = rows(
         warehouse_url,
         "select reporting_unit_code, indicator_code from raw.submission_rows where row_number = 2",
@@ -64,6 +94,43 @@ def test_same_file_twice_loads_once(warehouse_url, loaded, tmp_path):
     assert raw_state(warehouse_url) == before
 
 
+VIETNAMESE_VALUES = [
+    # indicator, value as written, value read, qualifier read
+    ("aid_value_vnd", "624.845.000 đồng", Decimal("624845000"), "exact"),
+    ("funds_raised_vnd", "133.251.000đ", Decimal("133251000"), "exact"),
+    ("aid_value_vnd", "13,8 tỷ đồng", Decimal("13800000000"), "exact"),
+    ("aid_value_vnd", "hơn 120 triệu đồng", Decimal("120000000"), "lower_bound"),
+    ("gift_packages", "02", Decimal("2"), "exact"),
+    ("target_attainment_pct", "109,5", Decimal("109.5"), "exact"),
+    ("blood_units", "1.085", Decimal("1085"), "exact"),
+    ("beneficiaries", "gần 1,2 triệu", Decimal("1200000"), "approximate"),
+    ("houses_built", "khoảng 12", Decimal("12"), "approximate"),
+    ("volunteers", "TRÊN 300", Decimal("300"), "lower_bound"),
+    ("scholarships", "1 085", Decimal("1085"), "exact"),
+    ("blood_donors", "1.200", Decimal("1200"), "exact"),
+]
+
+
+def test_vietnamese_values_become_value_and_qualifier(warehouse_url, tmp_path):
+    lines = [HEADER] + [
+        f'{WARD},2024M{i + 1:02d},{indicator},"{value}",,general,'
+        for i, (indicator, value, _, _) in enumerate(VIETNAMESE_VALUES)
+    ]
+    # the same value in decomposed Unicode (NFD) reads the same
+    lines.append(f'{WARD},2024M01,first_aid_classes,"{unicodedata.normalize("NFD", "hơn 5")}",,,')
+    [result] = ingest.ingest_paths(
+        [write(tmp_path / "values.csv", "\n".join(lines))], warehouse_url
+    )
+    assert (result.status, result.rows_rejected) == ("loaded", 0)
+    read = rows(
+        warehouse_url,
+        "select value, parsed_value, parsed_qualifier from raw.submission_rows order by row_number",
+    )
+    expected = [(written, value, qualifier) for _, written, value, qualifier in VIETNAMESE_VALUES]
+    assert read[:-1] == expected
+    assert read[-1][1:] == (Decimal("5"), "lower_bound")
+
+
 def test_row_errors_reject_the_row_and_load_the_rest(warehouse_url, loaded, tmp_path):
     before = raw_state(warehouse_url)
     bad = write(
@@ -71,34 +138,42 @@ def test_row_errors_reject_the_row_and_load_the_rest(warehouse_url, loaded, tmp_
         "\n".join(
             [
                 HEADER,
-                "20245,Phường Hòa Thuận Tây,2024M02,gift_packages,12,exact,tet,",
+                f"{WARD},2024M02,gift_packages,12,exact,tet,",
                 "99999,Nowhere,2024M02,gift_packages,5,exact,general,",
-                "20245,Phường Hòa Thuận Tây,2024M13,gift_packages,5,,general,",
-                "20245,Phường Hòa Thuận Tây,2024M02,blood_bags,5,,general,",
-                "20245,Phường Hòa Thuận Tây,2024M02,aid_value_vnd,1.085.000,,general,",
-                "20245,Phường Hòa Thuận Tây,2024M02,beneficiaries,7,roughly,general,",
-                "20245,Phường Hòa Thuận Tây,2024M02,gift_packages,13,exact,tet,",
-                "20245,Phường Hòa Thuận Tây,2099M01,gift_packages,5,,general,",
+                f"{WARD},2024M13,gift_packages,5,,general,",
+                f"{WARD},2024M02,blood_bags,5,,general,",
+                f"{WARD},2024M02,gift_packages,1.5,,general,",
+                f"{WARD},2024M02,beneficiaries,7,roughly,general,",
+                f"{WARD},2024M02,gift_packages,13,exact,tet,",
+                f"{WARD},2099M01,gift_packages,5,,general,",
+                f"{WARD},2024M02,aid_value_vnd,-250000,,general,",
+                f"{WARD},2024M02,aid_value_vnd,1000000000000000,,disaster_relief,",
+                f"{WARD},2024M02,aid_value_vnd,20.000 đồng/tháng,,humanitarian_month,",
+                f"{WARD},2024M02,gift_packages,50 đồng,,humanitarian_month,",
+                f"{WARD},2024M02,households_supported,hơn 3,exact,general,",
+                f"{WARD},2024M02,first_aid_classes,\"=cmd|' /C calc'!A0\",,general,",
+                f"{WARD},2024M02,first_aid_trainees,3,,no_such_program,",
                 "",
             ]
         ),
     )
     [result] = ingest.ingest_paths([bad], warehouse_url)
-    assert (result.status, result.rows_loaded, result.rows_rejected) == ("loaded", 1, 7)
-    problems = rows(
-        warehouse_url,
-        "select row_number, column_name, value_seen, reason_code from raw.rejections"
-        " where file_id = %s order by row_number",
-        (result.file_id,),
-    )
-    assert problems == [
+    assert (result.status, result.rows_loaded, result.rows_rejected) == ("loaded", 1, 14)
+    assert rejections(warehouse_url, result.file_id) == [
         (3, "reporting_unit_code", "99999", "unknown_unit"),
         (4, "period", "2024M13", "invalid_period"),
         (5, "indicator_code", "blood_bags", "unknown_indicator"),
-        (6, "value", "1.085.000", "invalid_number"),
+        (6, "value", "1.5", "ambiguous_number"),
         (7, "qualifier", "roughly", "invalid_qualifier"),
         (8, "indicator_code", "20245 / 2024M02 / gift_packages / tet", "duplicate_row"),
         (9, "period", "2099M01", "future_period"),
+        (10, "value", "-250000", "negative_value"),
+        (11, "value", "1000000000000000", "implausible_value"),
+        (12, "value", "20.000 đồng/tháng", "rate_not_total"),
+        (13, "value", "50 đồng", "currency_on_count"),
+        (14, "qualifier", "exact", "conflicting_qualifier"),
+        (15, "value", "=cmd|' /C calc'!A0", "invalid_number"),
+        (16, "program_code", "no_such_program", "unknown_program"),
     ]
     vi, en = rows(
         warehouse_url,
@@ -108,45 +183,177 @@ def test_row_errors_reject_the_row_and_load_the_rest(warehouse_url, loaded, tmp_
     count, total, files = raw_state(warehouse_url)
     assert (count, total, files) == (before[0] + 1, before[1] + 12, before[2] + 1)
 
+    # the report beside the file, for the district officer: formulas neutralised
+    csv_report, html_report = result.report_paths
+    assert csv_report.name == "mixed.csv.rejections.csv"
+    report = csv_report.read_text(encoding="utf-8-sig")
+    assert "'=cmd|' /C calc'!A0" in report and "\n=cmd" not in report
+    page = html_report.read_text(encoding="utf-8")
+    assert "Đã nạp 1 dòng; 14 dòng bị từ chối" in page and "<script" not in page
+    assert "http" not in page  # self-contained
+
+
+def test_units_by_name_resolve_within_the_district(warehouse_url, tmp_path):
+    names = [
+        "Phường Hòa Thuận Tây",
+        "P. Hòa Thuận Tây",
+        "Hoa Thuan Tay",
+        unicodedata.normalize("NFD", "phường hòa thuận tây"),
+    ]
+    lines = (
+        [HEADER, "492,Quận Hải Châu,2024M03,blood_units,900,,blood_donation,"]
+        + [
+            f",{name},2024M03,{indicator},{i + 1},,general,"
+            for i, (name, indicator) in enumerate(
+                zip(
+                    names,
+                    ["gift_packages", "beneficiaries", "scholarships", "houses_built"],
+                    strict=True,
+                )
+            )
+        ]
+        + [
+            ",Phường Hòa Thuận Đông,2024M03,gift_packages,4,,general,",  # in Hải Châu? no: typo
+            ",Nowhere Ward,2024M03,gift_packages,4,,general,",
+        ]
+    )
+    [result] = ingest.ingest_paths([write(tmp_path / "names.csv", "\n".join(lines))], warehouse_url)
+    assert (result.rows_loaded, result.rows_rejected) == (5, 2)
+    resolved = rows(
+        warehouse_url,
+        "select distinct resolved_unit_code from raw.submission_rows"
+        " where reporting_unit_code is null",
+    )
+    assert resolved == [("20245",)]
+    problems = rows(
+        warehouse_url,
+        "select value_seen, reason_code, message_en from raw.rejections order by row_number",
+    )
+    assert [p[:2] for p in problems] == [
+        ("Phường Hòa Thuận Đông", "unknown_unit_name"),
+        ("Nowhere Ward", "unknown_unit_name"),
+    ]
+    assert "20245 Phường Hòa Thuận Tây" in problems[0][2]  # the closest names are offered
+
+
+def test_an_ambiguous_name_lists_the_candidates(warehouse_url, tmp_path):
+    # without a coded row the whole country is searched: "Phước Ninh" is not unique there
+    text = HEADER + "\n,Phường Phước Ninh,2024M03,gift_packages,4,,general,\n"
+    [result] = ingest.ingest_paths([write(tmp_path / "ambiguous.csv", text)], warehouse_url)
+    assert result.status == "rejected"
+    [(reason, message)] = rows(warehouse_url, "select reason_code, message_en from raw.rejections")
+    assert reason == "ambiguous_unit_name"
+    assert "20242 Phường Phước Ninh" in message and message.count(";") >= 1
+
 
 @pytest.mark.parametrize(
-    ("name", "content", "reason"),
+    ("encoding", "delimiter"),
+    [("utf-8-sig", ","), ("utf-16", "\t"), ("cp1258", ",")],
+)
+def test_encodings_load_with_the_right_vietnamese_text(
+    warehouse_url, tmp_path, encoding, delimiter
+):
+    lines = [HEADER, f'{WARD},2024M04,gift_packages,"1.085",,tet,Quà Tết Nguyên đán']
+    text = "\r\n".join(line.replace(",", delimiter) for line in lines) + "\r\n"
+    if delimiter == "\t":
+        text = text.replace('"', "")
+    path = write(tmp_path / f"{encoding}.csv", text, encoding)
+    [result] = ingest.ingest_paths([path], warehouse_url)
+    assert (result.status, result.rows_loaded) == ("loaded", 1)
+    stored = rows(
+        warehouse_url,
+        "select reporting_unit_name, note, parsed_value, files.encoding"
+        " from raw.submission_rows join raw.submission_files as files using (file_id)",
+    )
+    assert stored == [
+        (
+            "Phường Hòa Thuận Tây",
+            "Quà Tết Nguyên đán",
+            Decimal("1085"),
+            "utf-16" if encoding == "utf-16" else encoding,
+        )
+    ]
+
+
+def zip_bomb(path: Path) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as member:
+            block = b"\0" * (1 << 20)
+            for _ in range(300):
+                member.write(block)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("name", "make", "reason"),
     [
-        ("empty.csv", "", "no_rows"),
-        ("header-only.csv", HEADER + "\n", "no_rows"),
-        ("wrong-columns.csv", "unit,period,value\n492,2024M01,5\n", "wrong_columns"),
+        ("empty.csv", lambda p: write(p, ""), "no_rows"),
+        ("header-only.csv", lambda p: write(p, HEADER + "\n"), "no_rows"),
+        (
+            "wrong-columns.csv",
+            lambda p: write(p, "unit,period,value\n492,2024M01,5\n"),
+            "wrong_columns",
+        ),
         (
             "extra-field.csv",
-            HEADER + "\n492,Q,2024M01,blood_units,5,exact,general,,surprise\n",
+            lambda p: write(p, HEADER + "\n492,Q,2024M01,blood_units,5,exact,general,,surprise\n"),
             "malformed_row",
         ),
-        ("all-bad.csv", HEADER + "\n99999,X,2024M01,blood_units,5,,,\n", "unknown_unit"),
-        ("report.xlsx", "PK\x03\x04 not really a workbook", "unsupported_format"),
+        (
+            "all-bad.csv",
+            lambda p: write(p, HEADER + "\n99999,X,2024M01,blood_units,5,,,\n"),
+            "unknown_unit",
+        ),
+        ("report.pdf", lambda p: write(p, "%PDF-1.4"), "unsupported_format"),
+        (
+            "truncated.xlsx",
+            lambda p: write(p, "PK\x03\x04\x14\x00\x00\x00"),
+            "unreadable_file",
+        ),
+        (
+            "page.xlsx",
+            lambda p: write(p, "<!DOCTYPE html><html><body>Đăng nhập</body></html>"),
+            "unreadable_file",
+        ),
+        ("bomb.xlsx", zip_bomb, "suspicious_file"),
     ],
 )
 def test_structural_errors_reject_the_whole_file(
-    warehouse_url, loaded, tmp_path, name, content, reason
+    warehouse_url, loaded, tmp_path, name, make, reason
 ):
     before = raw_state(warehouse_url)
-    [result] = ingest.ingest_paths([write(tmp_path / name, content)], warehouse_url)
+    path = make(tmp_path / name)
+    [result] = ingest.ingest_paths([path], warehouse_url)
     assert result.status == "rejected"
     assert name in result.message
     assert raw_state(warehouse_url) == before
-    [(status, recorded_reason)] = rows(
+    recorded = rows(
         warehouse_url,
         "select files.status, rejections.reason_code from raw.submission_files as files"
         " join raw.rejections as rejections using (file_id) where files.file_name = %s",
         (name,),
     )
-    assert (status, recorded_reason) == ("rejected", reason)
+    assert recorded and {r for r in recorded} == {("rejected", reason)}
+    assert (tmp_path / f"{name}.rejections.html").is_file()
 
 
-def test_text_that_is_not_utf8_is_refused_with_a_reason(warehouse_url, tmp_path):
-    path = write(
-        tmp_path / "utf16.csv",
-        HEADER + "\n492,Quận Hải Châu,2024M01,blood_units,5,,,\n",
-        encoding="utf-16",
-    )
+def test_a_big_file_that_breaks_at_the_end_commits_nothing(warehouse_url, loaded, tmp_path):
+    """A 10 MB+ file whose last line is broken: the whole load rolls back."""
+    before = raw_state(warehouse_url)
+    path = tmp_path / "big.csv"
+    units = [u for u in generate.reference.admin_units().values() if u.level == "ward"]
+    with open(path, "w", encoding="utf-8") as out:
+        out.write(HEADER + "\n")
+        for i, unit in enumerate(units):
+            for month in range(1, 13):
+                for indicator in ("gift_packages", "beneficiaries", "aid_value_vnd"):
+                    out.write(
+                        f"{unit.code},{unit.name},2024M{month:02d},{indicator},{i + month},"
+                        ",general,\n"
+                    )
+        out.write('20245,"unterminated quote,2024M01,gift_packages,5,,general,\n')
+    assert path.stat().st_size > 10 * 1024 * 1024
     [result] = ingest.ingest_paths([path], warehouse_url)
     assert result.status == "rejected"
-    assert rows(warehouse_url, "select count(*) from raw.submission_rows") == [(0,)]
+    assert "malformed" in result.message or "not valid CSV" in result.message
+    assert raw_state(warehouse_url) == before

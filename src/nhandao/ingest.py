@@ -1,39 +1,55 @@
 """Load submission files into `raw`: one transaction per file, Postgres COPY, set-wise checks.
 
-A file is copied as text into a temporary table, checked there in SQL (unit, period, indicator,
-value, qualifier, program, duplicates) and its good rows appended to `raw.submission_rows`.
-Row problems reject the row and keep the rest; structural problems (unreadable file, wrong
-columns, no usable row) reject the whole file. Either way nothing partial is committed, every
-problem is kept in `raw.rejections`, and a file already loaded (same sha256) is skipped.
+A file (long CSV v1 in UTF-8, UTF-8 with BOM, UTF-16 or Windows-1258; or the province's Excel
+form) is copied as text into a temporary table. There, in SQL and for all rows at once, unit codes
+or names are resolved, Vietnamese values (`1.085`, `13,8 tỷ đồng`, `hơn 200`) are read into a
+number and a qualifier, and every rule is checked. Good rows are appended to `raw.submission_rows`
+with what they were read as. Row problems reject the row and keep the rest; structural problems
+(unreadable file, wrong columns, wrong header cells, no usable row) reject the whole file. Either
+way nothing partial is committed, every problem is kept in `raw.rejections`, a report is written
+beside the file, and a file already loaded (same sha256) is skipped.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
+import difflib
 import hashlib
-from dataclasses import dataclass
+import io
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
 import psycopg
 
-from nhandao import reference
+from nhandao import reference, reports
 from nhandao.generate import COLUMNS
-from nhandao.periods import PERIOD_PATTERN
+from nhandao.periods import PERIOD_PATTERN, parse_period
+from nhandao.text import unit_name_key
 
-SUPPORTED_SUFFIXES = (".csv",)
+CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+EXCEL_SUFFIXES = (".xlsx",)
 QUALIFIERS = ("exact", "lower_bound", "approximate")
 COPY_CHUNK = 1 << 20
 
 # reason code -> (Vietnamese message, English message); %s is the value seen.
 REASONS: dict[str, tuple[str, str]] = {
     "unreadable_file": ("Không đọc được tệp: %s", "The file cannot be read: %s"),
+    "suspicious_file": ("Tệp bị từ chối vì không an toàn: %s", "The file is refused as unsafe: %s"),
     "unsupported_format": (
-        "Định dạng tệp không được hỗ trợ: %s",
-        "Unsupported file format: %s",
+        "Định dạng tệp không được hỗ trợ: %s (dùng .csv hoặc biểu mẫu .xlsx)",
+        "Unsupported file format: %s (use .csv or the .xlsx form)",
     ),
     "wrong_columns": (
-        "Tiêu đề cột không đúng mẫu; thiếu hoặc thừa cột: %s",
-        "The header does not match the template; missing or extra columns: %s",
+        "Tiêu đề cột không đúng mẫu: %s",
+        "The column headers do not match the form: %s",
+    ),
+    "missing_header": (
+        "Thiếu thông tin đầu biểu mẫu: %s",
+        "A header cell of the form is missing: %s",
     ),
     "malformed_row": ("Dòng không đúng định dạng CSV: %s", "The row is not valid CSV: %s"),
     "no_rows": ("Tệp không có dòng số liệu hợp lệ nào", "The file has no valid figure rows"),
@@ -42,26 +58,57 @@ REASONS: dict[str, tuple[str, str]] = {
         "Mã đơn vị '%s' không có trong danh mục đơn vị hành chính",
         "Unit code '%s' is not in the list of administrative units",
     ),
+    "unknown_unit_name": (
+        "Không tìm thấy đơn vị tên '%s' trong đơn vị gửi báo cáo",
+        "No unit named '%s' in the submitting unit",
+    ),
+    "ambiguous_unit_name": (
+        "Tên đơn vị '%s' trùng với nhiều đơn vị; hãy ghi mã đơn vị",
+        "Unit name '%s' matches several units; give the unit code",
+    ),
     "invalid_period": (
         "Kỳ báo cáo '%s' không hợp lệ (ví dụ đúng: 2024, 2024S1, 2024Q3, 2024M09, 2024YTD09)",
         "Period '%s' is not valid (valid examples: 2024, 2024S1, 2024Q3, 2024M09, 2024YTD09)",
     ),
-    "future_period": (
-        "Kỳ báo cáo '%s' chưa bắt đầu",
-        "Period '%s' has not started yet",
-    ),
+    "future_period": ("Kỳ báo cáo '%s' chưa bắt đầu", "Period '%s' has not started yet"),
     "unknown_indicator": (
-        "Mã chỉ tiêu '%s' không có trong danh mục",
-        "Indicator code '%s' is not in the list of indicators",
+        "Chỉ tiêu '%s' không có trong danh mục",
+        "Indicator '%s' is not in the list of indicators",
     ),
     "invalid_number": (
-        "Giá trị '%s' không phải là số"
-        " (dùng dấu chấm cho phần thập phân, không dùng dấu phân cách hàng nghìn)",
-        "Value '%s' is not a number (use a point for decimals and no thousands separators)",
+        "Giá trị '%s' không phải là số (ví dụ đúng: 1.085; 109,5; 13,8 tỷ đồng; hơn 200)",
+        "Value '%s' is not a number (valid examples: 1.085; 109,5; 13,8 tỷ đồng; hơn 200)",
+    ),
+    "ambiguous_number": (
+        "Giá trị '%s' không rõ ràng: dấu chấm ngăn cách hàng nghìn (1.085), dấu phẩy là"
+        " thập phân (1,5)",
+        "Value '%s' is ambiguous: a point separates thousands (1.085), a comma is the"
+        " decimal mark (1,5)",
+    ),
+    "fraction_not_allowed": (
+        "Giá trị '%s' phải là số nguyên cho chỉ tiêu này",
+        "Value '%s' must be a whole number for this indicator",
+    ),
+    "negative_value": ("Giá trị '%s' là số âm", "Value '%s' is negative"),
+    "rate_not_total": (
+        "Giá trị '%s' là định mức (trên tháng, trên phần…), không phải tổng số",
+        "Value '%s' is a rate (per month, per package…), not a total",
+    ),
+    "currency_on_count": (
+        "Giá trị '%s' ghi đơn vị tiền cho một chỉ tiêu không tính bằng tiền",
+        "Value '%s' carries a currency for an indicator that is not money",
+    ),
+    "implausible_value": (
+        "Giá trị '%s' vượt quá mức hợp lý của chỉ tiêu",
+        "Value '%s' is beyond the plausible maximum of the indicator",
     ),
     "invalid_qualifier": (
         "Ghi chú độ chính xác '%s' không hợp lệ (exact, lower_bound, approximate)",
         "Qualifier '%s' is not valid (exact, lower_bound, approximate)",
+    ),
+    "conflicting_qualifier": (
+        "Cột độ chính xác '%s' mâu thuẫn với chữ 'hơn'/'gần'/'khoảng' trong ô giá trị",
+        "Qualifier '%s' contradicts the 'hơn'/'gần'/'khoảng' written in the value",
     ),
     "unknown_program": (
         "Mã chương trình '%s' không có trong danh mục",
@@ -73,53 +120,295 @@ REASONS: dict[str, tuple[str, str]] = {
     ),
 }
 
-NUMBER_PATTERN = r"^-?[0-9]+(\.[0-9]+)?$"
+# Vietnamese value cells, read in SQL: qualifier words, scale words, currency, rates.
+LOWER_BOUND_WORDS = "hơn|trên"
+APPROXIMATE_WORDS = "gần|khoảng|hàng|ước|xấp xỉ|chừng"
+SCALE_WORDS = {"tỷ|tỉ": 1_000_000_000, "triệu": 1_000_000, "nghìn|ngàn": 1_000}
+CURRENCY = r"đồng|đ|vnđ|vnd"
 
-# The first day of a well-formed period code (see nhandao.periods), in SQL.
-PERIOD_START_SQL = """make_date(left(trim(period), 4)::int, case
-    when trim(period) ~ 'M' then right(trim(period), 2)::int
-    when trim(period) ~ 'Q' then right(trim(period), 1)::int * 3 - 2
-    when trim(period) ~ 'S' then right(trim(period), 1)::int * 6 - 5
-    else 1 end, 1)"""
+SCALE_CASES = "\n            ".join(
+    f"when amount ~ '\\s*({words})\\s*({CURRENCY})?$' then {scale}"
+    for words, scale in SCALE_WORDS.items()
+)
+SUFFIX_PATTERN = "\\s*(" + "|".join(SCALE_WORDS) + ")?\\s*(" + CURRENCY + ")?$"
 
-# Each check: reason code, the column it concerns, and the SQL condition that flags a row.
-ROW_CHECKS: list[tuple[str, str, str]] = [
-    ("missing_value", "reporting_unit_code", "coalesce(trim(reporting_unit_code), '') = ''"),
-    ("missing_value", "period", "coalesce(trim(period), '') = ''"),
-    ("missing_value", "indicator_code", "coalesce(trim(indicator_code), '') = ''"),
-    ("missing_value", "value", "coalesce(trim(value), '') = ''"),
+PARSE_SQL = f"""
+create temp table parsed on commit drop as
+with
+
+base as (
+
+    select
+        incoming.record_number,
+        incoming.sheet_name,
+        coalesce(incoming.source_row, incoming.record_number + 1) as source_row,
+        incoming.source_column,
+        nullif(trim(incoming.reporting_unit_code), '') as unit_code_given,
+        nullif(trim(incoming.reporting_unit_name), '') as unit_name_given,
+        nullif(trim(incoming.period), '') as period,
+        nullif(trim(incoming.indicator_code), '') as indicator_given,
+        nullif(trim(incoming.value), '') as value_given,
+        nullif(lower(trim(incoming.qualifier)), '') as qualifier_given,
+        nullif(trim(incoming.program_code), '') as program_given,
+        incoming.reporting_unit_code,
+        incoming.reporting_unit_name,
+        incoming.indicator_code,
+        incoming.value,
+        incoming.qualifier,
+        incoming.program_code,
+        incoming.note,
+        -- plain machine numbers skip the Vietnamese reading below
+        coalesce(trim(incoming.value), '') ~ '^[0-9]+$' as is_plain
+    from incoming
+
+),
+
+worded as (
+
+    select
+        base.*,
+        case when not is_plain then lower(normalize(value_given, NFC)) end as words
+    from base
+
+),
+
+qualified as (
+
+    select
+        worded.*,
+        case
+            when words ~ '^({LOWER_BOUND_WORDS})\\s' then 'lower_bound'
+            when words ~ '^({APPROXIMATE_WORDS})\\s' then 'approximate'
+        end as cell_qualifier,
+        regexp_replace(words, '^({LOWER_BOUND_WORDS}|{APPROXIMATE_WORDS})\\s+', '') as amount
+    from worded
+
+),
+
+scaled as (
+
+    select
+        qualified.*,
+        case
+            {SCALE_CASES}
+            else 1
+        end as scale,
+        amount ~ '({CURRENCY})$' as has_currency,
+        amount ~ '^[0-9][^/]*/\\s*\\S' as is_rate,
+        regexp_replace(amount, '{SUFFIX_PATTERN}', '') as digits
+    from qualified
+
+),
+
+looked_up as (
+
+    select
+        scaled.*,
+        indicators.indicator_code is not null as indicator_known,
+        indicators.measure_unit,
+        coalesce(indicators.allows_fraction, false) as allows_fraction,
+        indicators.max_value,
+        by_code.code as unit_by_code,
+        programs.program_code is not null as program_known
+    from scaled
+    left join ref_indicators as indicators
+        on indicators.indicator_code = lower(scaled.indicator_given)
+    left join ref_units as by_code
+        on by_code.code = scaled.unit_code_given
+    left join ref_programs as programs
+        on programs.program_code = lower(scaled.program_given)
+
+),
+
+named as (
+
+    select
+        looked_up.*,
+        case when unit_code_given is null then raw.unit_name_key(unit_name_given) end
+            as name_key
+    from looked_up
+
+),
+
+name_matches as (
+
+    select
+        keys.name_key,
+        count(*) as match_count,
+        min(units.code) as code,
+        string_agg(units.code || ' ' || units.name, '; ' order by units.code) as candidates
+    from (select distinct name_key from named where name_key is not null) as keys
+    inner join ref_units as units
+        on units.name_key = keys.name_key
+    where units.code = any(%(scope)s) or %(scope)s is null
+    group by keys.name_key
+
+),
+
+numbers as (
+
+    select
+        named.*,
+        coalesce(named.unit_by_code, case when name_matches.match_count = 1
+            then name_matches.code end) as unit_code,
+        name_matches.match_count as name_match_count,
+        name_matches.candidates as name_candidates,
+        case
+            when is_plain then value_given::numeric
+            when digits ~ '^[0-9]{{1,3}}(\\.[0-9]{{3}})+(,[0-9]+)?$'
+                then replace(replace(digits, '.', ''), ',', '.')::numeric * scale
+            when digits ~ '^[0-9]{{1,3}}( [0-9]{{3}})+(,[0-9]+)?$'
+                then replace(replace(digits, ' ', ''), ',', '.')::numeric * scale
+            when digits ~ '^[0-9]+(,[0-9]+)?$'
+                then replace(digits, ',', '.')::numeric * scale
+            when digits ~ '^[0-9]+\\.[0-9]+$' and allows_fraction
+                then digits::numeric * scale
+        end as number,
+        not is_plain and digits ~ '^-\\s*[0-9]' as is_negative,
+        not is_plain and digits ~ '^[0-9]+\\.[0-9]+$' and not allows_fraction
+            and digits !~ '^[0-9]{{1,3}}\\.[0-9]{{3}}$' as is_ambiguous,
+        period ~ %(period_pattern)s as period_valid
+    from named
+    left join name_matches
+        on name_matches.name_key = named.name_key
+
+),
+
+final as (
+
+    select
+        numbers.*,
+        case when period_valid then make_date(left(period, 4)::int, case
+            when period ~ 'M' then right(period, 2)::int
+            when period ~ 'Q' then right(period, 1)::int * 3 - 2
+            when period ~ 'S' then right(period, 1)::int * 6 - 5
+            else 1 end, 1) end as period_start,
+        coalesce(cell_qualifier, qualifier_given, 'exact') as parsed_qualifier
+    from numbers
+
+)
+
+select * from final
+"""
+
+# Each check: reason code, the column it concerns, the value to show, the condition on `parsed`.
+ROW_CHECKS: list[tuple[str, str, str, str]] = [
+    (
+        "missing_value",
+        "reporting_unit_code",
+        "''",
+        "unit_code_given is null and unit_name_given is null",
+    ),
     (
         "unknown_unit",
         "reporting_unit_code",
-        "trim(reporting_unit_code) <> '' and not trim(reporting_unit_code) = any(%(units)s)",
+        "unit_code_given",
+        "unit_code_given is not null and unit_by_code is null",
     ),
-    ("invalid_period", "period", "trim(period) <> '' and trim(period) !~ %(period_pattern)s"),
     (
-        "future_period",
-        "period",
-        f"trim(period) ~ %(period_pattern)s and {PERIOD_START_SQL} > %(today)s",
+        "unknown_unit_name",
+        "reporting_unit_name",
+        "unit_name_given",
+        "unit_code_given is null and unit_name_given is not null and name_match_count is null",
     ),
+    (
+        "ambiguous_unit_name",
+        "reporting_unit_name",
+        "unit_name_given",
+        "unit_code_given is null and name_match_count > 1",
+    ),
+    ("missing_value", "period", "''", "period is null"),
+    ("invalid_period", "period", "period", "period is not null and not period_valid"),
+    ("future_period", "period", "period", "period_start > %(today)s"),
+    ("missing_value", "indicator_code", "''", "indicator_given is null"),
     (
         "unknown_indicator",
         "indicator_code",
-        "trim(indicator_code) <> '' and not trim(indicator_code) = any(%(indicators)s)",
+        "indicator_given",
+        "indicator_given is not null and not indicator_known",
     ),
-    ("invalid_number", "value", "trim(value) <> '' and trim(value) !~ %(number_pattern)s"),
+    ("missing_value", "value", "''", "value_given is null"),
+    ("negative_value", "value", "value_given", "is_negative"),
+    ("rate_not_total", "value", "value_given", "is_rate"),
+    ("ambiguous_number", "value", "value_given", "is_ambiguous"),
+    (
+        "invalid_number",
+        "value",
+        "value_given",
+        "value_given is not null and number is null"
+        " and not (is_negative or is_rate or coalesce(is_ambiguous, false))",
+    ),
+    (
+        "fraction_not_allowed",
+        "value",
+        "value_given",
+        "indicator_known and not allows_fraction and number <> trunc(number)",
+    ),
+    (
+        "currency_on_count",
+        "value",
+        "value_given",
+        "has_currency and indicator_known and measure_unit <> 'vnd'",
+    ),
+    ("implausible_value", "value", "value_given", "number > max_value"),
     (
         "invalid_qualifier",
         "qualifier",
-        "coalesce(trim(qualifier), '') <> '' and not trim(qualifier) = any(%(qualifiers)s)",
+        "qualifier_given",
+        "qualifier_given is not null and not qualifier_given = any(%(qualifiers)s)",
+    ),
+    (
+        "conflicting_qualifier",
+        "qualifier",
+        "qualifier_given",
+        "cell_qualifier is not null and qualifier_given is not null"
+        " and qualifier_given <> cell_qualifier",
     ),
     (
         "unknown_program",
         "program_code",
-        "coalesce(trim(program_code), '') <> '' and not trim(program_code) = any(%(programs)s)",
+        "program_given",
+        "program_given is not null and not program_known",
     ),
 ]
 
+INSERT_ROWS_SQL = """
+insert into raw.submission_rows (
+    file_id, record_number, row_number, sheet_name, source_column,
+    reporting_unit_code, reporting_unit_name, period, indicator_code, value, qualifier,
+    program_code, note, resolved_unit_code, parsed_value, parsed_qualifier
+)
+select
+    %(file_id)s, parsed.record_number, parsed.source_row, parsed.sheet_name, parsed.source_column,
+    parsed.unit_code_given, parsed.unit_name_given, parsed.period, lower(parsed.indicator_given),
+    parsed.value_given, parsed.qualifier_given, coalesce(lower(parsed.program_given), 'general'),
+    nullif(trim(parsed.note), ''), parsed.unit_code, parsed.number, parsed.parsed_qualifier
+from parsed
+where not exists (
+    select from problems where problems.record_number = parsed.record_number
+)
+"""
+
+REJECTIONS_SELECT = """
+select %(file_id)s::bigint, parsed.source_row, parsed.sheet_name, problems.column_name,
+       parsed.source_column, problems.value_seen, problems.reason_code,
+       replace(reasons.message_vi, '%%s', coalesce(problems.value_seen, ''))
+           || coalesce(': ' || problems.detail, ''),
+       replace(reasons.message_en, '%%s', coalesce(problems.value_seen, ''))
+           || coalesce(': ' || problems.detail, '')
+from problems
+inner join parsed on parsed.record_number = problems.record_number
+inner join ref_reasons as reasons on reasons.reason_code = problems.reason_code
+order by parsed.source_row, parsed.source_column nulls first, problems.column_name
+"""
+INSERT_REJECTIONS_SQL = (
+    "insert into raw.rejections (file_id, row_number, sheet_name, column_name, source_column,"
+    " value_seen, reason_code, message_vi, message_en)" + REJECTIONS_SELECT
+)
+
 
 class SubmissionError(Exception):
-    """A problem with a submission, located by file, row and field."""
+    """A problem that rejects a whole file, located by file, sheet, row and field."""
 
     def __init__(
         self,
@@ -128,18 +417,20 @@ class SubmissionError(Exception):
         value: str = "",
         row: int | None = None,
         field: str | None = None,
+        sheet: str | None = None,
     ):
-        self.file, self.reason_code, self.value, self.row, self.field = (
-            file,
-            reason_code,
-            value,
-            row,
-            field,
-        )
+        self.file, self.reason_code, self.value = file, reason_code, value
+        self.row, self.field, self.sheet = row, field, sheet
         self.message_vi, self.message_en = (m.replace("%s", value) for m in REASONS[reason_code])
+        # every row problem, when the file is refused because no row is usable
+        self.row_problems: list[tuple] = []
         where = ", ".join(
             part
-            for part in (f"row {row}" if row else "", f"field {field}" if field else "")
+            for part in (
+                f"sheet {sheet}" if sheet else "",
+                f"row {row}" if row else "",
+                f"field {field}" if field else "",
+            )
             if part
         )
         super().__init__(f"{file}{f' ({where})' if where else ''}: {self.message_en}")
@@ -155,6 +446,7 @@ class IngestResult:
     rows_loaded: int = 0
     rows_rejected: int = 0
     message: str = ""
+    report_paths: tuple[Path, ...] = field(default_factory=tuple)
 
     def line(self) -> str:
         if self.status == "loaded":
@@ -167,37 +459,78 @@ class IngestResult:
         return f"rejected  {self.path.name}: {self.message}"
 
 
-def sha256_of(path: Path) -> str:
+@dataclass(frozen=True)
+class Fingerprint:
+    sha256: str
+    size: int
+    encoding: str  # utf-8, utf-8-sig, utf-16, cp1258 or binary
+
+
+def fingerprint(path: Path) -> Fingerprint:
+    """sha256, size and text encoding in one pass over the file."""
     digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    size, utf8, head = 0, True, b""
     with open(path, "rb") as f:
         while block := f.read(COPY_CHUNK):
+            if not head:
+                head = block[:4]
             digest.update(block)
-    return digest.hexdigest()
+            size += len(block)
+            if utf8:
+                try:
+                    decoder.decode(block)
+                except UnicodeDecodeError:
+                    utf8 = False
+    if head.startswith(codecs.BOM_UTF8):
+        encoding = "utf-8-sig"
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    elif utf8:
+        encoding = "utf-8"
+    else:
+        encoding = "cp1258"
+    return Fingerprint(digest.hexdigest(), size, encoding)
+
+
+def sha256_of(path: Path) -> str:
+    return fingerprint(path).sha256
 
 
 def pending_files(landing: Path) -> list[Path]:
-    """Submission files in the landing folder, oldest name first (rejection reports excluded)."""
+    """Submission files in a local landing folder, by name (reports and subfolders excluded)."""
     if not landing.is_dir():
         return []
     return sorted(
         p
         for p in landing.iterdir()
-        if p.is_file() and not p.name.startswith(".") and ".rejections." not in p.name
+        if p.is_file() and not p.name.startswith(".") and not reports.is_report(p)
     )
 
 
-def _read_header(path: Path) -> list[str]:
+# --- reading files -------------------------------------------------------------------------
+
+
+def _csv_text_lines(path: Path, encoding: str) -> Iterator[str]:
+    with open(path, encoding=encoding, newline="") as f:
+        yield from f
+
+
+def _read_csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
+    """The header's column names (normalised) and the delimiter (comma, or tab for Excel text)."""
     try:
-        with open(path, encoding="utf-8-sig", newline="") as f:
-            first = f.readline()
+        first = next(_csv_text_lines(path, encoding), "")
     except UnicodeDecodeError as exc:
-        raise SubmissionError(path.name, "unreadable_file", "not UTF-8 text") from exc
+        raise SubmissionError(path.name, "unreadable_file", f"not {encoding} text") from exc
+    first = first.lstrip("\ufeff")
     if not first.strip():
         raise SubmissionError(path.name, "no_rows", row=1)
-    return [name.strip().strip('"').lower() for name in first.rstrip("\r\n").split(",")]
+    delimiter = "\t" if "\t" in first and "," not in first else ","
+    names = next(csv.reader([first], delimiter=delimiter))
+    return [unicodedata.normalize("NFC", n).strip().lower() for n in names], delimiter
 
 
-def _check_header(path: Path, header: list[str]) -> None:
+def _check_csv_header(path: Path, header: list[str]) -> None:
     if header != COLUMNS:
         missing = [c for c in COLUMNS if c not in header]
         extra = [c for c in header if c not in COLUMNS]
@@ -205,172 +538,404 @@ def _check_header(path: Path, header: list[str]) -> None:
             part
             for part in (
                 f"missing {', '.join(missing)}" if missing else "",
-                f"extra {', '.join(extra)}" if extra else "",
+                f"unexpected {', '.join(extra)}" if extra else "",
                 "columns out of order" if not missing and not extra else "",
             )
             if part
         )
-        raise SubmissionError(path.name, "wrong_columns", detail, row=1)
+        raise SubmissionError(
+            path.name, "wrong_columns", f"{detail} (expected: {','.join(COLUMNS)})", row=1
+        )
 
 
-def _copy_into_temp(cur: psycopg.Cursor, path: Path) -> None:
-    column_list = ", ".join(COLUMNS)
-    cur.execute(
-        f"create temp table incoming (record_number bigint generated always as identity,"
-        f" {', '.join(f'{c} text' for c in COLUMNS)}) on commit drop"
-    )
-    copy_sql = (
-        f"copy incoming ({column_list}) from stdin with (format csv, header true, encoding 'UTF8')"
-    )
-    with open(path, "rb") as f, cur.copy(copy_sql) as copy:
-        while block := f.read(COPY_CHUNK):
+def _utf8_blocks(path: Path, encoding: str) -> Iterator[bytes]:
+    """The file as UTF-8 bytes: as it is if already UTF-8, else decoded and NFC-normalised."""
+    if encoding in ("utf-8", "utf-8-sig"):
+        with open(path, "rb") as f:
+            while block := f.read(COPY_CHUNK):
+                yield block
+        return
+    buffer: list[str] = []
+    size = 0
+    for line in _csv_text_lines(path, encoding):
+        buffer.append(line)
+        size += len(line)
+        if size >= COPY_CHUNK:
+            yield unicodedata.normalize("NFC", "".join(buffer)).encode("utf-8")
+            buffer, size = [], 0
+    if buffer:
+        yield unicodedata.normalize("NFC", "".join(buffer)).encode("utf-8")
+
+
+def _copy_csv(cur: psycopg.Cursor, path: Path, encoding: str, delimiter: str) -> None:
+    options = "format csv, header true, encoding 'UTF8'"
+    if delimiter == "\t":
+        options += ", delimiter E'\\t'"
+    sql = f"copy incoming ({', '.join(COLUMNS)}) from stdin with ({options})"
+    with cur.copy(sql) as copy:
+        for block in _utf8_blocks(path, encoding):
             copy.write(block)
 
 
-def _find_row_problems(cur: psycopg.Cursor) -> None:
-    """Fill the temp table `problems` with one row per problem found in `incoming`."""
-    params = {
-        "units": list(reference.admin_units()),
-        "indicators": sorted(reference.indicator_codes()),
-        "programs": sorted(reference.program_codes()),
-        "qualifiers": list(QUALIFIERS),
-        "period_pattern": PERIOD_PATTERN,
-        "number_pattern": NUMBER_PATTERN,
-        "today": date.today(),
-    }
+@dataclass(frozen=True)
+class ExcelContent:
+    submitting_unit_code: str
+    scope: list[str]
+    rows: list[tuple]
+
+
+def _read_excel(path: Path) -> ExcelContent:
+    """The form's figures as rows for `incoming`; structural problems raise SubmissionError."""
+    from nhandao import excel
+
+    try:
+        workbook = excel.read_workbook(path)
+    except excel.WorkbookError as error:
+        raise SubmissionError(
+            path.name,
+            error.reason_code,
+            error.detail,
+            row=error.row,
+            field=error.column,
+            sheet=error.sheet,
+        ) from error
+    units = reference.admin_units()
+    rows: list[tuple] = []
+    scope: set[str] = set()
+    for report in workbook:
+        unit = units.get(report.unit_code)
+        if unit is None:
+            raise SubmissionError(
+                path.name,
+                "unknown_unit",
+                report.unit_code,
+                sheet=report.sheet,
+                field="Mã đơn vị báo cáo",
+            )
+        try:
+            period = parse_period(report.period)
+        except ValueError as exc:
+            raise SubmissionError(
+                path.name, "invalid_period", report.period, sheet=report.sheet, field="Kỳ báo cáo"
+            ) from exc
+        if period.start > date.today():
+            raise SubmissionError(
+                path.name, "future_period", report.period, sheet=report.sheet, field="Kỳ báo cáo"
+            )
+        scope |= {unit.code, *(u.code for u in reference.children(unit.code, period.start))}
+        rows.extend(
+            (
+                cell.sheet,
+                cell.row,
+                cell.column,
+                cell.reporting_unit_code,
+                cell.reporting_unit_name,
+                report.period,
+                cell.indicator_code,
+                cell.value,
+                "",
+                report.program_code,
+                cell.note,
+            )
+            for cell in report.rows
+        )
+    if not rows:
+        raise SubmissionError(path.name, "no_rows")
+    return ExcelContent(workbook[0].unit_code, sorted(scope), rows)
+
+
+def _copy_rows(cur: psycopg.Cursor, rows: list[tuple]) -> None:
+    columns = ["sheet_name", "source_row", "source_column", *COLUMNS]
+    with cur.copy(f"copy incoming ({', '.join(columns)}) from stdin") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+# --- the session's reference tables --------------------------------------------------------
+
+
+def prepare_session(conn: psycopg.Connection) -> None:
+    """Load the reference lists into temporary tables of this connection (once per session)."""
+    if conn.execute("select to_regclass('pg_temp.ref_units')").fetchone()[0]:
+        return
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(
+            "create temp table ref_units (code text primary key, name text, short_name text,"
+            " parent_code text, district_code text, name_key text)"
+        )
+        with cur.copy(
+            "copy ref_units (code, name, short_name, parent_code, district_code) from stdin"
+        ) as copy:
+            for unit in reference.admin_units().values():
+                district = (
+                    unit.code
+                    if unit.level == "district"
+                    else (unit.parent_code if unit.level == "ward" else None)
+                )
+                copy.write_row(
+                    (unit.code, unit.name, unit.short_name, unit.parent_code or None, district)
+                )
+        cur.execute("update ref_units set name_key = raw.unit_name_key(short_name)")
+        cur.execute("create index on ref_units (name_key)")
+        cur.execute(
+            "create temp table ref_indicators (indicator_code text primary key,"
+            " measure_unit text, allows_fraction boolean, max_value numeric)"
+        )
+        cur.executemany(
+            "insert into ref_indicators values (%s, %s, %s, %s)",
+            [
+                (i.code, i.measure_unit, i.allows_fraction, i.max_value)
+                for i in reference.indicators().values()
+            ],
+        )
+        cur.execute("create temp table ref_programs (program_code text primary key)")
+        cur.executemany(
+            "insert into ref_programs values (%s)",
+            [(code,) for code in sorted(reference.program_codes())],
+        )
+        cur.execute(
+            "create temp table ref_reasons (reason_code text primary key, message_vi text,"
+            " message_en text)"
+        )
+        cur.executemany(
+            "insert into ref_reasons values (%s, %s, %s)",
+            [(code, vi, en) for code, (vi, en) in REASONS.items()],
+        )
+        cur.execute("analyze ref_units")
+
+
+# --- loading one file ----------------------------------------------------------------------
+
+
+def _csv_scope(cur: psycopg.Cursor) -> list[str] | None:
+    """Units a CSV's names may refer to: the districts (and their wards) its coded rows name."""
+    cur.execute(
+        """
+        select array_agg(units.code order by units.code)
+        from ref_units as units
+        where units.district_code in (
+            select distinct coded.district_code
+            from (select distinct trim(reporting_unit_code) as code from incoming
+                  where coalesce(trim(reporting_unit_code), '') <> '') as given
+            inner join ref_units as coded on coded.code = given.code
+        )
+        """
+    )
+    return cur.fetchone()[0]
+
+
+def _find_problems(cur: psycopg.Cursor, scope: list[str] | None) -> None:
+    """Read every row (temp table `parsed`) and list its problems (temp table `problems`)."""
+    params = {"scope": scope, "period_pattern": PERIOD_PATTERN}
+    cur.execute(PARSE_SQL, params)
     cur.execute(
         "create temp table problems (record_number bigint, column_name text, value_seen text,"
-        " reason_code text) on commit drop"
+        " reason_code text, detail text) on commit drop"
     )
     selects = [
-        f"select record_number, '{column}', {column}, '{reason}' from incoming where {condition}"
-        for reason, column, condition in ROW_CHECKS
+        f"select record_number, '{column}', {value}, '{reason}', null from parsed where {condition}"
+        for reason, column, value, condition in ROW_CHECKS
     ]
-    cur.execute("insert into problems " + "\nunion all\n".join(selects), params)
+    cur.execute(
+        "insert into problems " + "\nunion all\n".join(selects),
+        {"today": date.today(), "qualifiers": list(QUALIFIERS)},
+    )
     cur.execute(
         """
         insert into problems
         select record_number, 'indicator_code',
-               concat_ws(' / ', reporting_unit_code, period, indicator_code, program_code),
-               'duplicate_row'
+               concat_ws(' / ', unit_code, period, lower(indicator_given),
+                         coalesce(lower(program_given), 'general')),
+               'duplicate_row', null
         from (
-            select record_number,
-                   reporting_unit_code, period, indicator_code, program_code,
+            select record_number, unit_code, period, indicator_given, program_given,
                    row_number() over (
-                       partition by trim(reporting_unit_code), trim(period),
-                           trim(indicator_code), coalesce(nullif(trim(program_code), ''), 'general')
+                       partition by unit_code, period, lower(indicator_given),
+                           coalesce(lower(program_given), 'general')
                        order by record_number
                    ) as occurrence
-            from incoming
+            from parsed
+            where unit_code is not null
         ) as numbered
         where occurrence > 1
         """
     )
+    _explain_unit_names(cur, scope)
+
+
+def _explain_unit_names(cur: psycopg.Cursor, scope: list[str] | None) -> None:
+    """Name the candidates for unit names that matched several units or none."""
+    cur.execute(
+        "update problems set detail = parsed.name_candidates from parsed"
+        " where problems.record_number = parsed.record_number"
+        " and problems.reason_code = 'ambiguous_unit_name'"
+    )
+    unknown = [
+        row[0]
+        for row in cur.execute(
+            "select distinct value_seen from problems where reason_code = 'unknown_unit_name'"
+        )
+    ]
+    if not unknown:
+        return
+    units = reference.admin_units()
+    pool = [units[code] for code in scope] if scope else list(units.values())
+    by_key: dict[str, list[str]] = {}
+    for unit in pool:
+        by_key.setdefault(unit_name_key(unit.short_name), []).append(f"{unit.code} {unit.name}")
+    for name in unknown:
+        close = difflib.get_close_matches(unit_name_key(name), list(by_key), n=5, cutoff=0.6)
+        suggestions = [label for key in close for label in by_key[key]]
+        if not suggestions and scope:
+            suggestions = [f"{u.code} {u.name}" for u in pool if u.level == "ward"][:30]
+        cur.execute(
+            "update problems set detail = %s where reason_code = 'unknown_unit_name'"
+            " and value_seen = %s",
+            ("; ".join(suggestions) or None, name),
+        )
 
 
 def _record_rejected_file(
-    conn: psycopg.Connection, path: Path, sha: str, size: int, error: SubmissionError
+    conn: psycopg.Connection, path: Path, print_: Fingerprint, error: SubmissionError
 ) -> int:
     with conn.transaction():
         file_id = conn.execute(
             "insert into raw.submission_files (file_name, sha256, size_bytes, source_format,"
-            " status) values (%s, %s, %s, %s, 'rejected') returning file_id",
-            (path.name, sha, size, path.suffix.lstrip(".").lower() or "unknown"),
+            " encoding, status) values (%s, %s, %s, %s, %s, 'rejected') returning file_id",
+            (path.name, print_.sha256, print_.size, _format_of(path), print_.encoding),
         ).fetchone()[0]
-        conn.execute(
-            "insert into raw.rejections (file_id, row_number, column_name, value_seen,"
-            " reason_code, message_vi, message_en) values (%s, %s, %s, %s, %s, %s, %s)",
-            (
-                file_id,
-                error.row,
-                error.field,
-                error.value,
-                error.reason_code,
-                error.message_vi,
-                error.message_en,
-            ),
-        )
+        if error.row_problems:
+            with conn.cursor() as cur:
+                cur.executemany(
+                    "insert into raw.rejections (file_id, row_number, sheet_name, column_name,"
+                    " source_column, value_seen, reason_code, message_vi, message_en)"
+                    " values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    [(file_id, *problem) for problem in error.row_problems],
+                )
+        else:
+            conn.execute(
+                "insert into raw.rejections (file_id, row_number, sheet_name, column_name,"
+                " value_seen, reason_code, message_vi, message_en)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s)",
+                (
+                    file_id,
+                    error.row,
+                    error.sheet,
+                    error.field,
+                    error.value,
+                    error.reason_code,
+                    error.message_vi,
+                    error.message_en,
+                ),
+            )
     return file_id
 
 
-def ingest_file(conn: psycopg.Connection, path: Path) -> IngestResult:
-    """Load one file in one transaction; record and report what happened."""
+def _format_of(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix in EXCEL_SUFFIXES:
+        return "xlsx"
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    return suffix.lstrip(".") or "unknown"
+
+
+def ingest_file(conn: psycopg.Connection, path: Path, write_report: bool = True) -> IngestResult:
+    """Load one file in one transaction; record what happened and write its report."""
     path = Path(path)
-    size = path.stat().st_size
-    sha = sha256_of(path)
+    prepare_session(conn)
+    print_ = fingerprint(path)
     already = conn.execute(
         "select file_id from raw.submission_files where sha256 = %s and status = 'loaded'",
-        (sha,),
+        (print_.sha256,),
     ).fetchone()
     if already:
         return IngestResult(path, "skipped", file_id=already[0])
     try:
-        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            raise SubmissionError(path.name, "unsupported_format", path.suffix or path.name)
-        _check_header(path, _read_header(path))
-        return _load_checked(conn, path, sha, size)
+        result = _load(conn, path, print_)
     except SubmissionError as error:
-        file_id = _record_rejected_file(conn, path, sha, size, error)
-        return IngestResult(path, "rejected", file_id=file_id, message=str(error))
+        file_id = _record_rejected_file(conn, path, print_, error)
+        result = IngestResult(path, "rejected", file_id=file_id, message=str(error))
+    if write_report and (result.status == "rejected" or result.rows_rejected):
+        written = reports.write_rejection_report(conn, result.file_id, path.parent)
+        result = IngestResult(**{**result.__dict__, "report_paths": tuple(written)})
+    return result
 
 
-def _load_checked(conn: psycopg.Connection, path: Path, sha: str, size: int) -> IngestResult:
-    reasons = [(code, vi, en) for code, (vi, en) in REASONS.items()]
+def _load(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestResult:
+    file_format = _format_of(path)
+    if file_format == "csv":
+        header, delimiter = _read_csv_header(path, print_.encoding)
+        _check_csv_header(path, header)
+        excel_content = None
+    elif file_format == "xlsx":
+        excel_content = _read_excel(path)
+    else:
+        raise SubmissionError(path.name, "unsupported_format", path.suffix or path.name)
     try:
         with conn.transaction(), conn.cursor() as cur:
-            _copy_into_temp(cur, path)
-            _find_row_problems(cur)
+            cur.execute(
+                "create temp table incoming (record_number bigint generated always as identity,"
+                " sheet_name text, source_row integer, source_column text,"
+                f" {', '.join(f'{c} text' for c in COLUMNS)}) on commit drop"
+            )
+            if excel_content is None:
+                _copy_csv(cur, path, print_.encoding, delimiter)
+                scope, submitting_unit = _csv_scope(cur), None
+            else:
+                _copy_rows(cur, excel_content.rows)
+                scope = excel_content.scope
+                submitting_unit = excel_content.submitting_unit_code
+            _find_problems(cur, scope)
             total, bad = cur.execute(
-                "select (select count(*) from incoming),"
+                "select (select count(*) from parsed),"
                 " (select count(distinct record_number) from problems)"
             ).fetchone()
             if total == bad:
-                first = cur.execute(
-                    "select record_number + 1, column_name, coalesce(value_seen, ''), reason_code"
-                    " from problems order by record_number limit 1"
-                ).fetchone()
-                if first is None:
-                    raise SubmissionError(path.name, "no_rows", row=2)
-                raise SubmissionError(path.name, first[3], first[2], row=first[0], field=first[1])
+                _raise_first_problem(cur, path)
+            if submitting_unit is None and scope:
+                submitting_unit = cur.execute(
+                    "select case when count(distinct district_code) = 1 then min(district_code)"
+                    " end from ref_units where code = any(%s)",
+                    (scope,),
+                ).fetchone()[0]
             file_id = cur.execute(
                 "insert into raw.submission_files (file_name, sha256, size_bytes, source_format,"
-                " status, row_count, rejected_row_count) values (%s, %s, %s, 'csv', 'loaded',"
-                " %s, %s) returning file_id",
-                (path.name, sha, size, total - bad, bad),
+                " encoding, submitting_unit_code, status, row_count, rejected_row_count)"
+                " values (%s, %s, %s, %s, %s, %s, 'loaded', %s, %s) returning file_id",
+                (
+                    path.name,
+                    print_.sha256,
+                    print_.size,
+                    file_format,
+                    print_.encoding,
+                    submitting_unit,
+                    total - bad,
+                    bad,
+                ),
             ).fetchone()[0]
-            cur.execute(
-                f"""
-                insert into raw.submission_rows (file_id, row_number, {", ".join(COLUMNS)})
-                select %s, record_number + 1, {", ".join(f"trim({c})" for c in COLUMNS)}
-                from incoming
-                where record_number not in (select record_number from problems)
-                """,
-                (file_id,),
-            )
-            cur.execute(
-                "create temp table reasons (reason_code text, message_vi text, message_en text)"
-                " on commit drop"
-            )
-            cur.executemany("insert into reasons values (%s, %s, %s)", reasons)
-            cur.execute(
-                """
-                insert into raw.rejections (file_id, row_number, column_name, value_seen,
-                                            reason_code, message_vi, message_en)
-                select %s, problems.record_number + 1, problems.column_name, problems.value_seen,
-                       problems.reason_code,
-                       replace(reasons.message_vi, '%%s', coalesce(problems.value_seen, '')),
-                       replace(reasons.message_en, '%%s', coalesce(problems.value_seen, ''))
-                from problems
-                inner join reasons on reasons.reason_code = problems.reason_code
-                order by problems.record_number, problems.column_name
-                """,
-                (file_id,),
-            )
+            cur.execute(INSERT_ROWS_SQL, {"file_id": file_id})
+            cur.execute(INSERT_REJECTIONS_SQL, {"file_id": file_id})
     except psycopg.errors.DataError as exc:  # malformed CSV: COPY names the line
         context = (exc.diag.context or "").strip()
         detail = f"{exc.diag.message_primary} ({context})" if context else str(exc)
         raise SubmissionError(path.name, "malformed_row", detail) from exc
     return IngestResult(path, "loaded", file_id=file_id, rows_loaded=total - bad, rows_rejected=bad)
+
+
+MAX_KEPT_PROBLEMS = 10_000
+
+
+def _raise_first_problem(cur: psycopg.Cursor, path: Path) -> None:
+    """No row is usable: refuse the file, keeping (up to 10,000 of) its row problems."""
+    cur.execute(REJECTIONS_SELECT + f" limit {MAX_KEPT_PROBLEMS}", {"file_id": None})
+    problems = cur.fetchall()
+    if not problems:
+        raise SubmissionError(path.name, "no_rows", row=2)
+    _, row, sheet, column, _, value, reason, _, _ = problems[0]
+    error = SubmissionError(path.name, reason, value or "", row=row, field=column, sheet=sheet)
+    error.row_problems = [p[1:] for p in problems]
+    raise error
 
 
 def ingest_paths(paths: list[Path], url: str | None = None) -> list[IngestResult]:
@@ -382,3 +947,12 @@ def ingest_paths(paths: list[Path], url: str | None = None) -> list[IngestResult
         for path in paths:
             results.append(ingest_file(conn, Path(path)))
     return results
+
+
+def csv_bytes(rows: list[list[str]]) -> bytes:
+    """Rows as a v1 CSV (with header), for tests and tools."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")

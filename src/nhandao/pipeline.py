@@ -5,9 +5,7 @@ DAG files in dags/ only wire these into tasks; the tests call them directly too.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from nhandao import dbt, gate, ingest, publish, settings, warehouse
+from nhandao import dbt, gate, landing, publish, warehouse
 
 RAW_SUBMISSIONS_URI = "nhandao://warehouse/raw/submissions"
 PUBLISHED_MARTS_URI = "nhandao://warehouse/marts"
@@ -18,29 +16,22 @@ def prepare_warehouse() -> str:
     return warehouse.ensure_warehouse()
 
 
-def find_new_files(landing: Path | None = None) -> list[str]:
-    """Files in the landing folder whose content (sha256) has not been loaded yet."""
-    url = prepare_warehouse()
-    files = ingest.pending_files(landing or settings.landing_dir())
-    with warehouse.connect(url) as conn:
-        loaded = {
-            row[0]
-            for row in conn.execute(
-                "select sha256 from raw.submission_files where status = 'loaded'"
-            )
-        }
-    return [str(path) for path in files if ingest.sha256_of(path) not in loaded]
+def find_new_files(landing_url: str | None = None) -> list[str]:
+    """URLs of the files waiting in the landing zone."""
+    return landing.pending(landing_url)
 
 
-def load_files(paths: list[str]) -> dict:
-    """Load each file in its own transaction; a summary with one line per file."""
-    results = ingest.ingest_paths([Path(p) for p in paths], prepare_warehouse())
+def load_files(urls: list[str]) -> dict:
+    """Load each file in its own transaction, file it away; a summary with a line per file."""
+    processed = landing.process(urls, prepare_warehouse())
+    results = [result for result, _ in processed]
     summary = {
         status: sum(r.status == status for r in results)
         for status in ("loaded", "skipped", "rejected")
     }
     summary["rows_loaded"] = sum(r.rows_loaded for r in results)
-    summary["lines"] = [r.line() for r in results]
+    summary["rows_rejected"] = sum(r.rows_rejected for r in results)
+    summary["lines"] = [f"{r.line()} → {moved}" for r, moved in processed]
     return summary
 
 

@@ -69,3 +69,30 @@ def children(parent_code: str, on: date) -> list[AdminUnit]:
         (u for u in units if u.parent_code == parent_code and u.valid_on(on)),
         key=lambda u: u.code,
     )
+
+
+@dataclass(frozen=True)
+class Indicator:
+    code: str
+    name_vi: str
+    measure_unit: str
+    fact_name: str
+    allows_fraction: bool
+    max_value: float
+
+
+@cache
+def indicators(seeds_dir: Path | None = None) -> dict[str, Indicator]:
+    """Every indicator, by code, with its measure unit and plausible maximum per figure."""
+    rows = _rows((seeds_dir or settings.seeds_dir()) / "indicators.csv")
+    return {
+        row["indicator_code"]: Indicator(
+            code=row["indicator_code"],
+            name_vi=row["name_vi"],
+            measure_unit=row["measure_unit"],
+            fact_name=row["fact_name"],
+            allows_fraction=row["allows_fraction"] == "true",
+            max_value=float(row["max_value"]),
+        )
+        for row in rows
+    }

@@ -29,11 +29,20 @@ def home_dir() -> Path:
     return project_dir() / ".nhandao"
 
 
+def landing_url() -> str:
+    """Where districts' submission files arrive: a folder, or any fsspec URL (s3://…, gs://…)."""
+    env = os.environ.get("NHANDAO_LANDING", "")
+    if "://" in env:
+        return env
+    return (Path(env).resolve() if env else home_dir() / "landing").as_uri()
+
+
 def landing_dir() -> Path:
-    """Where districts' submission files arrive."""
-    if env := os.environ.get("NHANDAO_LANDING"):
-        return Path(env).resolve()
-    return home_dir() / "landing"
+    """The landing zone as a local folder (only when it is one)."""
+    url = landing_url()
+    if not url.startswith("file://"):
+        raise ValueError(f"the landing zone {url} is not a local folder")
+    return Path(url.removeprefix("file://"))
 
 
 def dbt_project_dir() -> Path:

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import psycopg
 
-from nhandao import settings
+from nhandao import settings, text
 
 EMBEDDED_DATABASE = "nhandao"
 SCHEMAS = ("raw", "reference", "staging", "intermediate", "audit", "marts", "monitoring")
@@ -98,6 +98,7 @@ def bootstrap(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('nhandao.bootstrap'))")
         conn.execute(ddl)
+        conn.execute(text.sql_unit_name_key_function())
 
 
 @contextmanager

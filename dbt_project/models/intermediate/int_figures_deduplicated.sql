@@ -1,5 +1,5 @@
--- One row per figure (reporting unit × period × indicator × program): when several loaded files
--- carry the same figure, the latest load wins; every version stays in raw.
+-- One row per figure (reporting unit × period × indicator × program) from the current version of
+-- its submission (see int_submission_versions).
 
 with
 
@@ -9,61 +9,36 @@ submission_rows as (
 
 ),
 
-submission_files as (
+current_versions as (
 
-    select * from {{ ref('stg_raw__submission_files') }}
-
-),
-
-loaded_rows as (
-
-    select
-        submission_rows.*,
-        submission_files.file_name,
-        submission_files.loaded_at
-
-    from submission_rows
-    inner join submission_files
-        on submission_rows.submission_file_id = submission_files.submission_file_id
-    where submission_files.status = 'loaded'
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by reporting_unit_code, period_code, indicator_code, program_code
-            order by loaded_at desc, submission_file_id desc
-        ) as version_rank,
-        count(*) over (
-            partition by reporting_unit_code, period_code, indicator_code, program_code
-        ) as version_count
-
-    from loaded_rows
+    select * from {{ ref('int_submission_versions') }}
+    where is_current
 
 ),
 
 final as (
 
     select
-        reporting_unit_code,
-        reporting_unit_name,
-        period_code,
-        indicator_code,
-        program_code,
-        value,
-        qualifier,
-        note,
-        submission_file_id,
-        source_row_number,
-        file_name,
-        loaded_at,
-        version_count
+        submission_rows.reporting_unit_code,
+        submission_rows.reporting_unit_name,
+        submission_rows.period_code,
+        submission_rows.indicator_code,
+        submission_rows.program_code,
+        submission_rows.value,
+        submission_rows.qualifier,
+        submission_rows.note,
+        submission_rows.submission_file_id,
+        submission_rows.source_row_number,
+        current_versions.file_name,
+        current_versions.loaded_at,
+        current_versions.version_count
 
-    from ranked
-    where version_rank = 1
+    from submission_rows
+    inner join current_versions
+        on submission_rows.submission_file_id = current_versions.submission_file_id
+        and submission_rows.reporting_unit_code = current_versions.reporting_unit_code
+        and submission_rows.period_code = current_versions.period_code
+        and submission_rows.program_code = current_versions.program_code
 
 )
 

@@ -24,9 +24,11 @@ create table if not exists raw.submission_files (
 create unique index if not exists submission_files_loaded_sha256
     on raw.submission_files (sha256) where status = 'loaded';
 
--- The figures exactly as received (text), one row per figure; append-only.
+-- The figures exactly as received (text), one row per figure; append-only. The loader adds
+-- what it read them as: the resolved unit code, the parsed value and qualifier.
 create table if not exists raw.submission_rows (
     file_id bigint not null references raw.submission_files (file_id),
+    record_number bigint,
     row_number integer not null,
     reporting_unit_code text,
     reporting_unit_name text,
@@ -35,8 +37,7 @@ create table if not exists raw.submission_rows (
     value text,
     qualifier text,
     program_code text,
-    note text,
-    primary key (file_id, row_number)
+    note text
 );
 
 -- Every problem found in a file: whole-file (row_number null) or one row.
@@ -78,3 +79,19 @@ create table if not exists monitoring.publications (
     tables text[] not null,
     row_counts bigint[] not null
 );
+
+-- Added with Excel forms, Vietnamese values and unit names (issue 3); idempotent for existing
+-- warehouses.
+alter table raw.submission_files add column if not exists submitting_unit_code text;
+alter table raw.submission_files add column if not exists encoding text;
+alter table raw.submission_rows drop constraint if exists submission_rows_pkey;
+alter table raw.submission_rows add column if not exists record_number bigint;
+create unique index if not exists submission_rows_record
+    on raw.submission_rows (file_id, record_number);
+alter table raw.submission_rows add column if not exists sheet_name text;
+alter table raw.submission_rows add column if not exists source_column text;
+alter table raw.submission_rows add column if not exists resolved_unit_code text;
+alter table raw.submission_rows add column if not exists parsed_value numeric;
+alter table raw.submission_rows add column if not exists parsed_qualifier text;
+alter table raw.rejections add column if not exists sheet_name text;
+alter table raw.rejections add column if not exists source_column text;

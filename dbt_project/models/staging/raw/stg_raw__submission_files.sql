@@ -14,6 +14,8 @@ final as (
         sha256,
         size_bytes,
         source_format,
+        encoding,
+        submitting_unit_code,
         status,
         row_count,
         rejected_row_count,

@@ -1,0 +1,396 @@
+"""`make bench`: ingest throughput of nhandao's loader, side by side with two baselines.
+
+In one run, on the same machine and the same Postgres server, this script
+
+1. writes a 1,000,000-row submission file (format v1 long CSV) with real ward codes, real
+   indicator and program codes and the twelve months of 2024, unique on (unit, period,
+   indicator, program), into a temporary folder;
+2. creates a throwaway database `nhandao_bench_<hex>` on the warehouse server (the one
+   NHANDAO_WAREHOUSE_URL names, or the embedded one) and bootstraps it, so the user's warehouse
+   database is never written to; the database is dropped at the end;
+3. measures the wall time and rows/s of
+   (a) nhandao's loader, `nhandao.ingest.ingest_paths` (one transaction, COPY into a temp
+       table, set-wise SQL checks, append to raw.submission_rows),
+   (b) a bare `COPY ... from stdin (format csv)` of the same file into an UNLOGGED table of
+       8 text columns, 1 MiB blocks, committed (the floor: what Postgres can take at best),
+   (c) Airflow's `PostgresHook.insert_rows` (default commit_every=1000) on the first
+       50,000 rows of the same file into a plain table of 8 text columns (what a DAG author
+       would write without thinking about bulk loading);
+4. merges the figures into `bench/results.json` under the key "ingest" and prints a summary.
+
+Targets (reported as PASS/MISS; the process does not fail on a MISS): the loader reaches at
+least half of bare COPY's throughput, and at least ten times insert_rows' throughput.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import random
+import resource
+import secrets
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from itertools import islice
+from pathlib import Path
+from urllib.parse import quote
+
+import psycopg
+
+from nhandao import ingest, reference, settings, warehouse
+from nhandao.generate import COLUMNS
+from nhandao.periods import month_code
+
+BENCH_DIR = Path(__file__).resolve().parent
+RESULTS = BENCH_DIR / "results.json"
+ROWS = 1_000_000
+INSERT_ROWS_SAMPLE = 50_000
+INSERT_ROWS_COMMIT_EVERY = 1000  # PostgresHook.insert_rows' default
+COPY_BLOCK = 1 << 20
+AIRFLOW_CONN_ID = "nhandao_bench"
+# Wards of these provinces, in this order, until there are enough units for the rows asked for:
+# Hà Nội, Thành phố Hồ Chí Minh, Đà Nẵng, Hải Phòng, Cần Thơ (about 1,100 wards in all).
+PROVINCES = ("01", "79", "48", "31", "92")
+YEAR = 2024
+TARGET_RATIO_TO_COPY = 0.5
+TARGET_RATIO_TO_INSERT_ROWS = 10.0
+NOTES = ("Lễ hội Xuân hồng", "Hành trình đỏ", "Tháng Nhân đạo", "Tết vì người nghèo")
+
+
+# ---------------------------------------------------------------------------- the file
+
+
+def bench_units(needed: int) -> list[reference.AdminUnit]:
+    """Ward units of a few provinces that exist throughout YEAR, enough for `needed` units."""
+    start, end = date(YEAR, 1, 1), date(YEAR, 12, 31)
+    units = sorted(
+        (
+            u
+            for u in reference.admin_units().values()
+            if u.level == "ward"
+            and u.province_code in PROVINCES
+            and u.valid_on(start)
+            and u.valid_on(end)
+        ),
+        key=lambda u: (PROVINCES.index(u.province_code), u.code),
+    )
+    if len(units) < needed:
+        raise SystemExit(f"only {len(units)} wards in provinces {PROVINCES}; {needed} needed")
+    return units[:needed]
+
+
+def bench_rows(rows: int, seed: int = 1) -> Iterator[tuple[str, ...]]:
+    """`rows` figures: the cartesian product unit × month × indicator × program, cut at `rows`."""
+    indicators = sorted(reference.indicator_codes())
+    programs = sorted(reference.program_codes())
+    periods = [month_code(YEAR, month) for month in range(1, 13)]
+    per_unit = len(periods) * len(indicators) * len(programs)
+    units = bench_units(-(-rows // per_unit))
+    # Plain integers of a plausible size: đồng amounts up to a billion, percentages up to 150,
+    # counts up to 5,000 (all below the indicators' plausible maximum, so no row is rejected).
+    high = {
+        code: 10**9 if code.endswith("_vnd") else 150 if code.endswith("_pct") else 5_000
+        for code in indicators
+    }
+    rng = random.Random(seed)
+    randrange, draw = rng.randrange, rng.random
+    produced = 0
+    for unit in units:
+        for period in periods:
+            for indicator in indicators:
+                top = high[indicator]
+                for program in programs:
+                    if produced == rows:
+                        return
+                    chance = draw()
+                    qualifier = (
+                        "exact"
+                        if chance < 0.95
+                        else ("lower_bound" if chance < 0.98 else "approximate")
+                    )
+                    note = NOTES[produced % len(NOTES)] if produced % 50 == 0 else ""
+                    yield (
+                        unit.code,
+                        unit.name,
+                        period,
+                        indicator,
+                        str(randrange(top)),
+                        qualifier,
+                        program,
+                        note,
+                    )
+                    produced += 1
+
+
+def write_csv(path: Path, rows: int) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f, lineterminator="\n")
+        writer.writerow(COLUMNS)
+        writer.writerows(bench_rows(rows))
+
+
+def first_rows(path: Path, count: int) -> list[tuple[str, ...]]:
+    with open(path, encoding="utf-8", newline="") as f:
+        reader = csv.reader(f)
+        next(reader)
+        return [tuple(row) for row in islice(reader, count)]
+
+
+# ---------------------------------------------------------------------------- the server
+
+
+def machine(conn: psycopg.Connection) -> dict:
+    memory_gb = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemTotal:"):
+                    memory_gb = round(int(line.split()[1]) / 1024**2, 1)
+                    break
+    except OSError:
+        pass
+    return {
+        "cpu_count": os.cpu_count(),
+        "memory_gb": memory_gb,
+        "python": platform.python_version(),
+        "postgres": conn.execute("show server_version").fetchone()[0],
+        "postgres_embedded": warehouse.is_embedded(),
+        "platform": platform.platform(),
+    }
+
+
+def checkpoint(url: str) -> None:
+    """Flush dirty buffers so one measurement does not pay for the previous one's writes."""
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("checkpoint")
+    except psycopg.Error:
+        pass  # not a superuser on an external server: measure without it
+
+
+def text_table(name: str, unlogged: bool = False) -> str:
+    columns = ", ".join(f"{c} text" for c in COLUMNS)
+    return f"create {'unlogged ' if unlogged else ''}table {name} ({columns})"
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # kB on Linux
+
+
+# ---------------------------------------------------------------------------- measurements
+
+
+def measure_ingest(path: Path, url: str, rows: int) -> float:
+    started = time.perf_counter()
+    results = ingest.ingest_paths([path], url)
+    seconds = time.perf_counter() - started
+    result = results[0]
+    if result.status != "loaded" or result.rows_loaded != rows or result.rows_rejected:
+        raise SystemExit(f"nhandao ingest did not load all {rows} rows: {result.line()}")
+    print(f"  {result.line()}")
+    return seconds
+
+
+def measure_copy(path: Path, url: str, rows: int) -> float:
+    with psycopg.connect(url) as conn:
+        conn.execute(text_table("bench_copy", unlogged=True))
+        conn.commit()
+    started = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        with (
+            conn.cursor() as cur,
+            open(path, "rb") as f,
+            cur.copy("copy bench_copy from stdin with (format csv, header true)") as copy,
+        ):
+            while block := f.read(COPY_BLOCK):
+                copy.write(block)
+        conn.commit()
+    seconds = time.perf_counter() - started
+    with psycopg.connect(url) as conn:
+        copied = conn.execute("select count(*) from bench_copy").fetchone()[0]
+    if copied != rows:
+        raise SystemExit(f"bare COPY loaded {copied} rows, expected {rows}")
+    return seconds
+
+
+def airflow_uri(url: str) -> str:
+    """An Airflow connection URI for a postgresql:// URL (a socket directory goes in ?host=)."""
+    parts = warehouse.split_url(url)
+    login = quote(parts.user, safe="")
+    if parts.password:
+        login += ":" + quote(parts.password, safe="")
+    if parts.host.startswith("/"):  # Unix socket: the `host` extra overrides the URI's host
+        return (
+            f"postgres://{login}@localhost:{parts.port}/{quote(parts.dbname)}"
+            f"?host={quote(parts.host, safe='')}"
+        )
+    return f"postgres://{login}@{parts.host}:{parts.port}/{quote(parts.dbname)}"
+
+
+def measure_insert_rows(path: Path, url: str, sample: int) -> float:
+    # Airflow reads this before its first import: the connection comes from the environment,
+    # so no metadata database is needed for the hook.
+    settings.apply_airflow_environment()
+    os.environ[f"AIRFLOW_CONN_{AIRFLOW_CONN_ID.upper()}"] = airflow_uri(url)
+    from airflow.providers.postgres.hooks.postgres import PostgresHook
+
+    rows = first_rows(path, sample)
+    with psycopg.connect(url) as conn:
+        conn.execute(text_table("bench_insert_rows"))
+        conn.commit()
+    hook = PostgresHook(postgres_conn_id=AIRFLOW_CONN_ID)
+    database = hook.get_first("select current_database()")[0]
+    if database != warehouse.split_url(url).dbname:
+        raise SystemExit(f"the Airflow connection reached database {database}, not the bench one")
+    started = time.perf_counter()
+    hook.insert_rows(
+        "bench_insert_rows",
+        rows,
+        target_fields=COLUMNS,
+        commit_every=INSERT_ROWS_COMMIT_EVERY,
+    )
+    seconds = time.perf_counter() - started
+    with psycopg.connect(url) as conn:
+        inserted = conn.execute("select count(*) from bench_insert_rows").fetchone()[0]
+    if inserted != len(rows):
+        raise SystemExit(f"insert_rows inserted {inserted} rows, expected {len(rows)}")
+    return seconds
+
+
+# ---------------------------------------------------------------------------- results
+
+
+def merge_results(path: Path, key: str, value: dict) -> None:
+    """Merge {key: value} into the JSON file, keeping the other benchmarks' keys."""
+    results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    results[key] = value
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def verdict(value: float, target: float) -> str:
+    return "PASS" if value >= target else "MISS"
+
+
+def summary(report: dict) -> str:
+    s = report["seconds"]
+    rows, sample = report["rows"], report["insert_rows_sample"]
+    lines = [
+        f"\nIngest benchmark: {rows:,} rows, {report['file_mb']} MB CSV"
+        f" ({report['machine']['cpu_count']} CPU, {report['machine']['memory_gb']} GB,"
+        f" Postgres {report['machine']['postgres']})",
+        "",
+        f"  {'method':<42} {'rows':>10} {'seconds':>9} {'rows/s':>11}",
+        f"  {'(a) nhandao ingest.ingest_paths':<42} {rows:>10,} {s['ingest']:>9.2f}"
+        f" {report['rows_per_s']:>11,.0f}",
+        f"  {'(b) bare COPY, unlogged table':<42} {rows:>10,} {s['copy']:>9.2f}"
+        f" {report['copy_rows_per_s']:>11,.0f}",
+        f"  {'(c) PostgresHook.insert_rows (commit 1000)':<42} {sample:>10,}"
+        f" {s['insert_rows']:>9.2f} {report['insert_rows_rows_per_s']:>11,.0f}",
+        "",
+        f"  ratio to COPY         {report['ratio_to_copy']:>8.2f}  target ≥"
+        f" {TARGET_RATIO_TO_COPY:<5} {verdict(report['ratio_to_copy'], TARGET_RATIO_TO_COPY)}",
+        f"  ratio to insert_rows  {report['ratio_to_insert_rows']:>8.2f}  target ≥"
+        f" {TARGET_RATIO_TO_INSERT_ROWS:<5}"
+        f" {verdict(report['ratio_to_insert_rows'], TARGET_RATIO_TO_INSERT_ROWS)}",
+        f"  peak RSS of this process {report['peak_rss_mb']} MB;"
+        f" CSV written in {s['generate']:.2f} s",
+    ]
+    return "\n".join(lines)
+
+
+def run(rows: int, sample: int, output: Path) -> dict:
+    print("→ Kho dữ liệu / warehouse: starting")
+    server_url = warehouse.ensure_warehouse()
+    admin_url = warehouse.with_database(server_url, "postgres")
+    dbname = f"nhandao_bench_{secrets.token_hex(4)}"
+    url = warehouse.with_database(server_url, dbname)
+    seconds: dict[str, float] = {}
+    rss: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="nhandao-bench-") as folder:
+        path = Path(folder) / f"bench_{rows}.csv"
+        print(f"→ writing {rows:,} rows to {path}")
+        started = time.perf_counter()
+        write_csv(path, rows)
+        seconds["generate"] = time.perf_counter() - started
+        rss["generate"] = peak_rss_mb()
+        file_mb = round(path.stat().st_size / 1e6, 1)
+        with psycopg.connect(admin_url, autocommit=True) as admin:
+            admin.execute(f"create database {dbname}")
+        try:
+            with psycopg.connect(url) as conn:
+                warehouse.bootstrap(conn)
+                machine_info = machine(conn)
+            print(f"→ database {dbname} on {warehouse.split_url(url).host}")
+
+            print("→ (a) nhandao ingest")
+            checkpoint(url)
+            seconds["ingest"] = measure_ingest(path, url, rows)
+            rss["ingest"] = peak_rss_mb()
+
+            print("→ (b) bare COPY into an unlogged table")
+            checkpoint(url)
+            seconds["copy"] = measure_copy(path, url, rows)
+            rss["copy"] = peak_rss_mb()
+
+            print(f"→ (c) Airflow PostgresHook.insert_rows, first {sample:,} rows")
+            checkpoint(url)
+            seconds["insert_rows"] = measure_insert_rows(path, url, sample)
+            rss["insert_rows"] = peak_rss_mb()
+        finally:
+            with psycopg.connect(admin_url, autocommit=True) as admin:
+                admin.execute(f"drop database if exists {dbname} with (force)")
+    rows_per_s = rows / seconds["ingest"]
+    copy_rows_per_s = rows / seconds["copy"]
+    insert_rows_rows_per_s = sample / seconds["insert_rows"]
+    report = {
+        "rows": rows,
+        "file_mb": file_mb,
+        "rows_per_s": round(rows_per_s),
+        "copy_rows_per_s": round(copy_rows_per_s),
+        "insert_rows_rows_per_s": round(insert_rows_rows_per_s),
+        "insert_rows_sample": sample,
+        "insert_rows_commit_every": INSERT_ROWS_COMMIT_EVERY,
+        "ratio_to_copy": round(rows_per_s / copy_rows_per_s, 3),
+        "ratio_to_insert_rows": round(rows_per_s / insert_rows_rows_per_s, 2),
+        "targets": {
+            "ratio_to_copy": TARGET_RATIO_TO_COPY,
+            "ratio_to_insert_rows": TARGET_RATIO_TO_INSERT_ROWS,
+        },
+        "seconds": {key: round(value, 3) for key, value in seconds.items()},
+        "peak_rss_mb": peak_rss_mb(),
+        "peak_rss_mb_after": rss,
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": machine_info,
+        "command": "make bench",
+    }
+    merge_results(output, "ingest", report)
+    print(summary(report))
+    print(f"\n→ results merged into {output} (key 'ingest')")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=ROWS, help="rows in the file (1,000,000)")
+    parser.add_argument(
+        "--insert-rows-sample",
+        type=int,
+        default=INSERT_ROWS_SAMPLE,
+        help="rows given to PostgresHook.insert_rows (50,000)",
+    )
+    parser.add_argument("--output", type=Path, default=RESULTS, help="results JSON to merge into")
+    args = parser.parse_args(argv)
+    run(args.rows, min(args.insert_rows_sample, args.rows), args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+-- What each resubmission changed: for every version of a submission after the first, the
+-- figures it added, withdrew or changed against the version before it (old → new).
+
+with
+
+versions as (
+
+    select * from {{ ref('int_submission_versions') }}
+    where previous_file_id is not null
+
+),
+
+submission_rows as (
+
+    select * from {{ ref('stg_raw__submission_rows') }}
+
+),
+
+new_figures as (
+
+    select
+        versions.*,
+        submission_rows.indicator_code,
+        submission_rows.value,
+        submission_rows.qualifier
+
+    from versions
+    inner join submission_rows
+        on submission_rows.submission_file_id = versions.submission_file_id
+        and submission_rows.reporting_unit_code = versions.reporting_unit_code
+        and submission_rows.period_code = versions.period_code
+        and submission_rows.program_code = versions.program_code
+
+),
+
+old_figures as (
+
+    select
+        versions.*,
+        submission_rows.indicator_code,
+        submission_rows.value,
+        submission_rows.qualifier
+
+    from versions
+    inner join submission_rows
+        on submission_rows.submission_file_id = versions.previous_file_id
+        and submission_rows.reporting_unit_code = versions.reporting_unit_code
+        and submission_rows.period_code = versions.period_code
+        and submission_rows.program_code = versions.program_code
+
+),
+
+compared as (
+
+    select
+        coalesce(new_figures.reporting_unit_code, old_figures.reporting_unit_code)
+            as reporting_unit_code,
+        coalesce(new_figures.period_code, old_figures.period_code) as period_code,
+        coalesce(new_figures.program_code, old_figures.program_code) as program_code,
+        coalesce(new_figures.indicator_code, old_figures.indicator_code) as indicator_code,
+        coalesce(new_figures.version_number, old_figures.version_number) as version_number,
+        old_figures.value as old_value,
+        old_figures.qualifier as old_qualifier,
+        new_figures.value as new_value,
+        new_figures.qualifier as new_qualifier,
+        coalesce(new_figures.previous_file_id, old_figures.previous_file_id)
+            as previous_file_id,
+        coalesce(new_figures.submission_file_id, old_figures.submission_file_id)
+            as submission_file_id,
+        coalesce(new_figures.loaded_at, old_figures.loaded_at) as revised_at
+
+    from new_figures
+    full outer join old_figures
+        on new_figures.submission_file_id = old_figures.submission_file_id
+        and new_figures.reporting_unit_code = old_figures.reporting_unit_code
+        and new_figures.period_code = old_figures.period_code
+        and new_figures.program_code = old_figures.program_code
+        and new_figures.indicator_code = old_figures.indicator_code
+
+),
+
+final as (
+
+    select
+        {{ surrogate_key(['reporting_unit_code', 'period_code', 'program_code',
+                          'indicator_code', 'submission_file_id']) }} as revision_id,
+        reporting_unit_code,
+        period_code,
+        program_code,
+        indicator_code,
+        version_number::integer as version_number,
+        case
+            when old_value is null then 'added'
+            when new_value is null then 'withdrawn'
+            else 'changed'
+        end as change_type,
+        old_value,
+        old_qualifier,
+        new_value,
+        new_qualifier,
+        new_value - old_value as difference,
+        previous_file_id,
+        submission_file_id,
+        revised_at
+
+    from compared
+    where old_value is null
+        or new_value is null
+        or old_value <> new_value
+        or old_qualifier <> new_qualifier
+
+)
+
+select * from final

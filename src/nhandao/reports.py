@@ -1,0 +1,104 @@
+"""Rejection reports for the district officer: FILE.rejections.csv and FILE.rejections.html.
+
+Written beside the submitted file whenever a file or some of its rows were refused. The HTML is
+self-contained (no styling or scripts from the web); the CSV neutralises spreadsheet formulas.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+from pathlib import Path
+
+import psycopg
+
+REPORT_SUFFIXES = (".rejections.csv", ".rejections.html")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+STYLE = """
+body { font-family: system-ui, sans-serif; margin: 2rem; color: #1f2933; }
+h1 { font-size: 1.4rem; } .en { color: #52606d; }
+table { border-collapse: collapse; width: 100%; font-size: .9rem; }
+th, td { border: 1px solid #cbd2d9; padding: .35rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f0f4f8; } .status-rejected { color: #b91c1c; } .status-loaded { color: #166534; }
+"""
+
+
+def is_report(path: Path) -> bool:
+    return path.name.endswith(REPORT_SUFFIXES)
+
+
+def neutralise(value: object) -> object:
+    """Make a text cell safe to open in a spreadsheet: no formula can run from it."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def report_paths(file_name: str, folder: Path) -> tuple[Path, Path]:
+    return folder / f"{file_name}.rejections.csv", folder / f"{file_name}.rejections.html"
+
+
+def write_rejection_report(conn: psycopg.Connection, file_id: int, folder: Path) -> list[Path]:
+    """Write the CSV and HTML reports of one file's rejections into `folder`."""
+    file_name, status, loaded, rejected = conn.execute(
+        "select file_name, status, row_count, rejected_row_count from raw.submission_files"
+        " where file_id = %s",
+        (file_id,),
+    ).fetchone()
+    problems = conn.execute(
+        "select sheet_name, row_number, column_name, source_column, value_seen, reason_code,"
+        " message_vi, message_en from raw.rejections where file_id = %s"
+        " order by row_number nulls first, rejection_id",
+        (file_id,),
+    ).fetchall()
+    csv_path, html_path = report_paths(file_name, folder)
+    header = [
+        "sheet",
+        "row",
+        "column",
+        "excel_column",
+        "value_seen",
+        "reason_code",
+        "message_vi",
+        "message_en",
+    ]
+    with open(csv_path, "w", newline="", encoding="utf-8-sig") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(header)
+        writer.writerows([neutralise(v) for v in problem] for problem in problems)
+    if status == "rejected":
+        summary_vi = "Tệp bị từ chối toàn bộ: không có số liệu nào được nạp."
+        summary_en = "The whole file was rejected: no figure was loaded."
+    else:
+        summary_vi = f"Đã nạp {loaded} dòng; {rejected} dòng bị từ chối (xem bên dưới)."
+        summary_en = f"{loaded} rows loaded; {rejected} rows rejected (listed below)."
+    rows_html = "\n".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape('' if v is None else str(v))}</td>"
+            for v in (sheet, row, column, excel_column, value, vi, en)
+        )
+        + "</tr>"
+        for sheet, row, column, excel_column, value, _, vi, en in problems
+    )
+    html_path.write_text(
+        f"""<!doctype html>
+<html lang="vi"><head><meta charset="utf-8">
+<title>Báo cáo lỗi — {html.escape(file_name)}</title><style>{STYLE}</style></head>
+<body>
+<h1>Báo cáo lỗi tệp <code>{html.escape(file_name)}</code>
+<span class="en">/ Rejection report</span></h1>
+<p class="status-{status}"><strong>{summary_vi}</strong><br><span class="en">{summary_en}</span></p>
+<table>
+<tr><th>Trang tính<br><span class="en">Sheet</span></th><th>Dòng<br><span class="en">Row</span></th>
+<th>Cột<br><span class="en">Column</span></th>
+<th>Cột Excel<br><span class="en">Excel column</span></th>
+<th>Giá trị<br><span class="en">Value seen</span></th><th>Lý do</th><th class="en">Reason</th></tr>
+{rows_html}
+</table>
+</body></html>
+""",
+        encoding="utf-8",
+    )
+    return [csv_path, html_path]
