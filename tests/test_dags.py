@@ -17,11 +17,11 @@ from nhandao.query import district_year_summary, vietnamese_number
 FACTS = ("fct_aid_value", "fct_blood_units", "fct_households_helped")
 
 
-def input_totals(folder: Path) -> dict[tuple[str, str, int], Decimal]:
+def input_totals(files: list[Path]) -> dict[tuple[str, str, int], Decimal]:
     """Totals per (indicator, district, year), read straight from the CSV files."""
     units = reference.admin_units()
     totals: dict[tuple[str, str, int], Decimal] = defaultdict(Decimal)
-    for path in sorted(folder.glob("*.csv")):
+    for path in files:
         with open(path, encoding="utf-8", newline="") as f:
             for row in csv.DictReader(f):
                 unit = units[row["reporting_unit_code"]]
@@ -60,23 +60,25 @@ def test_dagbag_has_the_pipeline(dags):
     model_tasks = {t for t in build.task_ids if t.startswith("dbt_build.")}
     assert {"dbt_build.fct_blood_units.run", "dbt_build.dim_admin_unit.run"} <= model_tasks
     for dag in (ingest, build):
-        dag.check_cycle() if hasattr(dag, "check_cycle") else None
         assert dag.catchup is False
 
 
 def test_ingest_build_publish_end_to_end(dags, warehouse_url):
     landing = settings.landing_dir()
     files = generate.generate_province("48", range(2023, 2024), landing, seed=11)
+    expected = input_totals(files)
     ingest_run = run_dag(dags, "ingest_submissions")
     assert task_state(ingest_run, "load_files") == "success"
     assert rows(
         warehouse_url, "select count(*) from raw.submission_files where status = 'loaded'"
     ) == [(len(files),)]
+    # every file moved out of the landing folder into processed/, named <file_id>-<name>
+    assert not list(landing.glob("*.csv"))
+    assert len(list((landing / "processed").glob("*-48-*.csv"))) == len(files)
 
     build_run = run_dag(dags, "build_warehouse")
     assert task_state(build_run, "publish_marts") == "success"
 
-    expected = input_totals(landing)
     published = mart_totals(warehouse_url)
     assert published == expected
     assert sum(v for (ind, _, _), v in published.items() if ind == "blood_units") > 0
@@ -96,23 +98,31 @@ def test_ingest_build_publish_end_to_end(dags, warehouse_url):
     assert re.search(rf"492 +Quận Hải Châu +2023 +{vietnamese_number(blood)} ", summary)
 
     # the same files again: nothing loads, the load task is skipped (no asset event)
+    generate.generate_province("48", range(2023, 2024), landing, seed=11)
     again = run_dag(dags, "ingest_submissions")
     assert task_state(again, "load_files") == "skipped"
     assert rows(warehouse_url, "select count(*) from raw.submission_files") == [(len(files),)]
 
 
-def test_gate_failure_leaves_published_marts_unchanged(dags, warehouse_url):
+def test_gate_failure_keeps_marts_then_a_resubmission_publishes(dags, warehouse_url):
     landing = settings.landing_dir()
     generate.generate_province("48", range(2022, 2023), landing, seed=3)
     run_dag(dags, "ingest_submissions")
     run_dag(dags, "build_warehouse")
     before = marts_contents(warehouse_url)
     assert all(before.values())
+    [(original_units,)] = rows(
+        warehouse_url,
+        "select value from marts.fct_blood_units where admin_unit_code = '492'"
+        " and period_code = '2022M01' and indicator_code = 'blood_units'",
+    )
 
-    negative = landing / "48-492-2023M01-correction.csv"
-    negative.write_text(
-        ",".join(generate.COLUMNS) + "\n"
-        "492,Quận Hải Châu,2023M01,blood_units,-250,exact,blood_donation,sai dấu\n",
+    # a resubmission with an extra digit: 50.000 units from 2 drives breaks a blocking rule
+    header = ",".join(generate.COLUMNS)
+    typo = landing / "48-492-2022M01-blood.csv"
+    typo.write_text(
+        f"{header}\n492,Quận Hải Châu,2022M01,blood_drives,2,,blood_donation,\n"
+        "492,Quận Hải Châu,2022M01,blood_units,50.000,,blood_donation,\n",
         encoding="utf-8",
     )
     run_dag(dags, "ingest_submissions")
@@ -120,16 +130,52 @@ def test_gate_failure_leaves_published_marts_unchanged(dags, warehouse_url):
         run_dag(dags, "build_warehouse")
 
     assert marts_contents(warehouse_url) == before
-    assert rows(warehouse_url, "select min(value) from audit.fct_blood_units") == [(-250,)]
+    assert rows(
+        warehouse_url,
+        "select value from audit.fct_blood_units where"
+        " admin_unit_code = '492' and period_code = '2022M01'"
+        " and indicator_code = 'blood_units'",
+    ) == [(50000,)]
     failures = rows(
         warehouse_url,
-        "select suite_name, column_name, severity, unexpected_count from monitoring.gate_results"
+        "select suite_name, expectation_type, severity from monitoring.gate_results"
         " join monitoring.gate_runs using (gate_run_id)"
         " where not gate_runs.success and not gate_results.success",
     )
-    assert failures == [("marts.fct_blood_units", "value", "critical", 1)]
+    assert failures == [("marts.fct_blood_units", "unexpected_rows_expectation", "critical")]
     [(docs,)] = rows(
         warehouse_url, "select data_docs_path from monitoring.gate_runs where not success"
     )
     assert Path(docs).is_file()
     assert rows(warehouse_url, "select count(*) from monitoring.publications") == [(1,)]
+
+    # the district corrects it: the latest version wins, every version stays in raw
+    typo.write_text(
+        f"{header}\n492,Quận Hải Châu,2022M01,blood_drives,2,,blood_donation,\n"
+        "492,Quận Hải Châu,2022M01,blood_units,500,,blood_donation,\n",
+        encoding="utf-8",
+    )
+    run_dag(dags, "ingest_submissions")
+    run_dag(dags, "build_warehouse")
+    published = rows(
+        warehouse_url,
+        "select indicator_code, value, version_count from marts.fct_blood_units"
+        " where admin_unit_code = '492' and period_code = '2022M01' order by indicator_code",
+    )
+    assert published == [("blood_drives", 2, 3), ("blood_units", 500, 3)]  # donors withdrawn
+    revisions = rows(
+        warehouse_url,
+        "select version_number, indicator_code, change_type, old_value, new_value"
+        " from marts.fct_figure_revisions order by version_number, indicator_code",
+    )
+    assert ("2", "blood_units", "changed", original_units, 50000) in [
+        (str(v), i, c, o, n) for v, i, c, o, n in revisions
+    ]
+    assert (3, "blood_units", "changed", 50000, 500) in revisions
+    assert any(r[1:3] == ("blood_donors", "withdrawn") for r in revisions)
+    assert rows(
+        warehouse_url,
+        "select count(*) from raw.submission_rows r join"
+        " raw.submission_files f using (file_id) where f.file_name like '%%-blood.csv'"
+        " and r.indicator_code = 'blood_units'",
+    ) == [(2,)]

@@ -276,11 +276,13 @@ def test_encodings_load_with_the_right_vietnamese_text(
 
 
 def zip_bomb(path: Path) -> Path:
-    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as member:
-            block = b"\0" * (1 << 20)
-            for _ in range(300):
-                member.write(block)
+    with (
+        zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive,
+        archive.open("xl/worksheets/sheet1.xml", "w", force_zip64=True) as member,
+    ):
+        block = b"\0" * (1 << 20)
+        for _ in range(300):
+            member.write(block)
     return path
 
 
@@ -357,3 +359,104 @@ def test_a_big_file_that_breaks_at_the_end_commits_nothing(warehouse_url, loaded
     assert result.status == "rejected"
     assert "malformed" in result.message or "not valid CSV" in result.message
     assert raw_state(warehouse_url) == before
+
+
+def fill_form(path: Path, values: dict[tuple[str, str], str], note: str = "") -> Path:
+    """Fill the template like a district officer: by unit name and column label."""
+    import openpyxl
+
+    book = openpyxl.load_workbook(path)
+    sheet = book.worksheets[0]
+    header_row = next(r for r in range(1, 20) if sheet.cell(r, 1).value == "Mã đơn vị")
+    columns = {sheet.cell(header_row, c).value: c for c in range(1, sheet.max_column + 1)}
+    for row in range(header_row + 1, sheet.max_row + 1):
+        name = sheet.cell(row, 2).value
+        for (unit_name, label), value in values.items():
+            if unit_name == name:
+                cell = sheet.cell(row, columns[label])
+                cell.value = value
+                cell.data_type = "s"  # as typed: text, never a formula
+        if note and name == "Phường Thạch Thang":
+            sheet.cell(row, columns["Ghi chú"]).value = note
+            sheet.cell(row, columns["Ghi chú"]).data_type = "s"
+    book.save(path)
+    return path
+
+
+def test_the_excel_form_filled_in_ingests(warehouse_url, tmp_path, capsys):
+    from nhandao.cli import main
+
+    form = tmp_path / "hai-chau-2024M09.xlsx"
+    assert main(["template", "--unit", "492", "--period", "2024M09", "--out", str(form)]) == 0
+    fill_form(
+        form,
+        {
+            ("Quận Hải Châu", "Đơn vị máu"): "1.085",
+            ("Phường Hòa Thuận Tây", "Tổng giá trị trợ giúp (đồng)"): "hơn 13,8 tỷ đồng",
+            ("Phường Hòa Thuận Tây", "Suất quà"): "02",
+            ("Phường Thạch Thang", "Suất quà"): "1.5",
+        },
+        note="=cmd|' /C calc'!A0",
+    )
+    # a ward typed by name only, as officers do
+    import openpyxl
+
+    book = openpyxl.load_workbook(form)
+    sheet = book.worksheets[0]
+    last = sheet.max_row + 1
+    sheet.cell(last, 2).value = "P. Hòa Cường Bắc"
+    header_row = next(r for r in range(1, 20) if sheet.cell(r, 1).value == "Mã đơn vị")
+    gifts = next(
+        c for c in range(1, sheet.max_column + 1) if sheet.cell(header_row, c).value == "Suất quà"
+    )
+    sheet.cell(last, gifts).value = 7
+    book.save(form)
+
+    assert main(["ingest", str(form)]) == 0
+    out = capsys.readouterr().out
+    assert "loaded    hai-chau-2024M09.xlsx: 4 rows, 1 row(s) rejected" in out
+    loaded = rows(
+        warehouse_url,
+        "select resolved_unit_code, period, indicator_code, parsed_value, parsed_qualifier,"
+        " sheet_name, source_column is not null from raw.submission_rows order by record_number",
+    )
+    assert loaded == [
+        ("492", "2024M09", "blood_units", Decimal("1085"), "exact", "Báo cáo", True),
+        (
+            "20245",
+            "2024M09",
+            "aid_value_vnd",
+            Decimal("13800000000"),
+            "lower_bound",
+            "Báo cáo",
+            True,
+        ),
+        ("20245", "2024M09", "gift_packages", Decimal("2"), "exact", "Báo cáo", True),
+        ("20257", "2024M09", "gift_packages", Decimal("7"), "exact", "Báo cáo", True),
+    ]
+    [(sheet_name, row, column, excel_column, reason)] = rows(
+        warehouse_url,
+        "select sheet_name, row_number, column_name, source_column, reason_code"
+        " from raw.rejections",
+    )
+    assert (sheet_name, column, reason) == ("Báo cáo", "value", "ambiguous_number")
+    assert row > 8 and excel_column.isalpha()
+    report = (tmp_path / "hai-chau-2024M09.xlsx.rejections.csv").read_text(encoding="utf-8-sig")
+    assert "ambiguous_number" in report
+
+
+def test_a_form_with_a_future_period_is_rejected_whole(warehouse_url, tmp_path):
+    from nhandao import excel
+
+    form = excel.write_template("492", "2024M09", tmp_path / "future.xlsx")
+    import openpyxl
+
+    book = openpyxl.load_workbook(form)
+    sheet = book.worksheets[0]
+    period_row = next(r for r in range(1, 8) if sheet.cell(r, 1).value == "Kỳ báo cáo")
+    sheet.cell(period_row, 2).value = "2099M01"
+    book.save(form)
+    fill_form(form, {("Quận Hải Châu", "Đơn vị máu"): "100"})
+    [result] = ingest.ingest_paths([form], warehouse_url)
+    assert result.status == "rejected" and "2099M01" in result.message
+    assert rows(warehouse_url, "select count(*) from raw.submission_rows") == [(0,)]

@@ -16,6 +16,18 @@ def _generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _template(args: argparse.Namespace) -> int:
+    from nhandao.excel import write_template
+
+    try:
+        path = write_template(args.unit, args.period, Path(args.out), args.program)
+    except ValueError as exc:
+        print(f"nhandao template: {exc}", file=sys.stderr)
+        return 2
+    print(f"wrote {path}")
+    return 0
+
+
 def _ingest(args: argparse.Namespace) -> int:
     from nhandao import ingest, warehouse
 
@@ -108,7 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--seed", type=int, default=1, help="random seed (same seed, same files)")
     gen.set_defaults(func=_generate)
 
-    ing = commands.add_parser("ingest", help="load submission files into raw")
+    tpl = commands.add_parser("template", help="write the blank Excel form a unit fills in")
+    tpl.add_argument("--unit", required=True, help="GSO code of the reporting unit, e.g. 492")
+    tpl.add_argument("--period", required=True, help="period code, e.g. 2024M09 or 2024YTD09")
+    tpl.add_argument("--program", default="general", help="program code (default general)")
+    tpl.add_argument("--out", required=True, help="the .xlsx file to write")
+    tpl.set_defaults(func=_template)
+
+    ing = commands.add_parser(
+        "ingest", help="load submission files (.csv, .xlsx) into raw, as the DAG does"
+    )
     ing.add_argument("paths", nargs="+", help="submission files")
     ing.set_defaults(func=_ingest)
 

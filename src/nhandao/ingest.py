@@ -418,10 +418,13 @@ class SubmissionError(Exception):
         row: int | None = None,
         field: str | None = None,
         sheet: str | None = None,
+        value_vi: str | None = None,
     ):
         self.file, self.reason_code, self.value = file, reason_code, value
         self.row, self.field, self.sheet = row, field, sheet
-        self.message_vi, self.message_en = (m.replace("%s", value) for m in REASONS[reason_code])
+        template_vi, template_en = REASONS[reason_code]
+        self.message_vi = template_vi.replace("%s", value_vi or value)
+        self.message_en = template_en.replace("%s", value)
         # every row problem, when the file is refused because no row is usable
         self.row_problems: list[tuple] = []
         where = ", ".join(
@@ -598,6 +601,7 @@ def _read_excel(path: Path) -> ExcelContent:
             row=error.row,
             field=error.column,
             sheet=error.sheet,
+            value_vi=error.detail_vi,
         ) from error
     units = reference.admin_units()
     rows: list[tuple] = []

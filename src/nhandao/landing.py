@@ -32,7 +32,8 @@ def pending(url: str | None = None) -> list[str]:
     if not zone.exists():
         return []
     return sorted(
-        str(item) for item in zone.iterdir()
+        str(item)
+        for item in zone.iterdir()
         if item.is_file() and not item.name.startswith(".") and not reports.is_report(item)
     )
 
