@@ -376,7 +376,7 @@ def fill_form(path: Path, values: dict[tuple[str, str], str], note: str = "") ->
                 cell = sheet.cell(row, columns[label])
                 cell.value = value
                 cell.data_type = "s"  # as typed: text, never a formula
-        if note and name == "Phường Thạch Thang":
+        if note and name == "Phường Hòa Thuận Tây":
             sheet.cell(row, columns["Ghi chú"]).value = note
             sheet.cell(row, columns["Ghi chú"]).data_type = "s"
     book.save(path)
@@ -443,6 +443,24 @@ def test_the_excel_form_filled_in_ingests(warehouse_url, tmp_path, capsys):
     assert row > 8 and excel_column.isalpha()
     report = (tmp_path / "hai-chau-2024M09.xlsx.rejections.csv").read_text(encoding="utf-8-sig")
     assert "ambiguous_number" in report
+
+    # the injection string is kept as plain text, and neutralised in any CSV nhandao writes
+    notes = rows(
+        warehouse_url,
+        "select distinct note from raw.submission_rows where resolved_unit_code = '20245'",
+    )
+    assert notes == [("=cmd|' /C calc'!A0",)]
+    assert (
+        main(
+            [
+                "query",
+                "--csv",
+                "select distinct note from raw.submission_rows where note is not null",
+            ]
+        )
+        == 0
+    )
+    assert capsys.readouterr().out == "note\n'=cmd|' /C calc'!A0\n"
 
 
 def test_a_form_with_a_future_period_is_rejected_whole(warehouse_url, tmp_path):

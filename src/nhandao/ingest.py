@@ -126,12 +126,94 @@ APPROXIMATE_WORDS = "gần|khoảng|hàng|ước|xấp xỉ|chừng"
 SCALE_WORDS = {"tỷ|tỉ": 1_000_000_000, "triệu": 1_000_000, "nghìn|ngàn": 1_000}
 CURRENCY = r"đồng|đ|vnđ|vnd"
 
+# Each check: reason code, the column it concerns, and the condition that flags a row. They are
+# all evaluated in the single pass that reads the rows (see PARSE_SQL).
+ROW_CHECKS: list[tuple[str, str, str]] = [
+    ("missing_value", "reporting_unit_code", "unit_code_given is null and unit_name_given is null"),
+    ("unknown_unit", "reporting_unit_code", "unit_code_given is not null and unit_by_code is null"),
+    (
+        "unknown_unit_name",
+        "reporting_unit_name",
+        "unit_code_given is null and unit_name_given is not null and name_match_count is null",
+    ),
+    (
+        "ambiguous_unit_name",
+        "reporting_unit_name",
+        "unit_code_given is null and name_match_count > 1",
+    ),
+    ("missing_value", "period", "period is null"),
+    ("invalid_period", "period", "period is not null and not period_valid"),
+    ("future_period", "period", "period_start > %(today)s"),
+    ("missing_value", "indicator_code", "indicator_given is null"),
+    ("unknown_indicator", "indicator_code", "indicator_given is not null and not indicator_known"),
+    ("missing_value", "value", "value_given is null"),
+    ("negative_value", "value", "is_negative"),
+    ("rate_not_total", "value", "is_rate"),
+    ("ambiguous_number", "value", "is_ambiguous"),
+    (
+        "invalid_number",
+        "value",
+        "value_given is not null and number is null"
+        " and not (coalesce(is_negative, false) or coalesce(is_rate, false)"
+        " or coalesce(is_ambiguous, false))",
+    ),
+    (
+        "fraction_not_allowed",
+        "value",
+        "indicator_known and not allows_fraction and number <> trunc(number)",
+    ),
+    ("currency_on_count", "value", "has_currency and indicator_known and measure_unit <> 'vnd'"),
+    ("implausible_value", "value", "number > max_value"),
+    (
+        "invalid_qualifier",
+        "qualifier",
+        "qualifier_given is not null and not qualifier_given = any(%(qualifiers)s)",
+    ),
+    (
+        "conflicting_qualifier",
+        "qualifier",
+        "cell_qualifier is not null and qualifier_given is not null"
+        " and qualifier_given <> cell_qualifier",
+    ),
+    ("unknown_program", "program_code", "program_given is not null and not program_known"),
+]
+PROBLEM_ARRAY = (
+    "array_remove(array[\n            "
+    + ",\n            ".join(
+        f"case when {condition} then '{reason}/{column}' end"
+        for reason, column, condition in ROW_CHECKS
+    )
+    + "\n        ], null)"
+)
+
 SCALE_CASES = "\n            ".join(
     f"when amount ~ '\\s*({words})\\s*({CURRENCY})?$' then {scale}"
     for words, scale in SCALE_WORDS.items()
 )
 SUFFIX_PATTERN = "\\s*(" + "|".join(SCALE_WORDS) + ")?\\s*(" + CURRENCY + ")?$"
 
+# Unit names given without a code, matched once per distinct name within the file's scope.
+NAME_MATCHES_SQL = """
+create temp table name_matches on commit drop as
+select
+    keys.name_key,
+    count(*) as match_count,
+    min(units.code) as code,
+    string_agg(units.code || ' ' || units.name, '; ' order by units.code) as candidates
+from (
+    select distinct raw.unit_name_key(trim(reporting_unit_name)) as name_key
+    from incoming
+    where coalesce(trim(reporting_unit_code), '') = ''
+        and coalesce(trim(reporting_unit_name), '') <> ''
+) as keys
+inner join ref_units as units
+    on units.name_key = keys.name_key
+where units.code = any(%(scope)s) or %(scope)s is null
+group by keys.name_key
+"""
+
+# One pass over the file's rows: read every field, resolve the unit, read the value the
+# Vietnamese way (only where it is not a plain number), and list the row's problems.
 PARSE_SQL = f"""
 create temp table parsed on commit drop as
 with
@@ -139,49 +221,39 @@ with
 base as (
 
     select
-        incoming.record_number,
-        incoming.sheet_name,
-        coalesce(incoming.source_row, incoming.record_number + 1) as source_row,
-        incoming.source_column,
-        nullif(trim(incoming.reporting_unit_code), '') as unit_code_given,
-        nullif(trim(incoming.reporting_unit_name), '') as unit_name_given,
-        nullif(trim(incoming.period), '') as period,
-        nullif(trim(incoming.indicator_code), '') as indicator_given,
-        nullif(trim(incoming.value), '') as value_given,
-        nullif(lower(trim(incoming.qualifier)), '') as qualifier_given,
-        nullif(trim(incoming.program_code), '') as program_given,
-        incoming.reporting_unit_code,
-        incoming.reporting_unit_name,
-        incoming.indicator_code,
-        incoming.value,
-        incoming.qualifier,
-        incoming.program_code,
-        incoming.note,
-        -- plain machine numbers skip the Vietnamese reading below
-        coalesce(trim(incoming.value), '') ~ '^[0-9]+$' as is_plain
+        record_number,
+        sheet_name,
+        coalesce(source_row, record_number + 1) as source_row,
+        source_column,
+        nullif(trim(reporting_unit_code), '') as unit_code_given,
+        nullif(trim(reporting_unit_name), '') as unit_name_given,
+        nullif(trim(period), '') as period,
+        nullif(trim(indicator_code), '') as indicator_given,
+        nullif(trim(value), '') as value_given,
+        nullif(lower(trim(qualifier)), '') as qualifier_given,
+        nullif(trim(program_code), '') as program_given,
+        note,
+        value ~ '^[0-9]+$' as is_plain,
+        case when nullif(trim(reporting_unit_code), '') is null
+            then raw.unit_name_key(nullif(trim(reporting_unit_name), '')) end as name_key
     from incoming
-
-),
-
-worded as (
-
-    select
-        base.*,
-        case when not is_plain then lower(normalize(value_given, NFC)) end as words
-    from base
+    offset 0  -- a fence: each expression is computed once per row, not at every reference
 
 ),
 
 qualified as (
 
     select
-        worded.*,
+        base.*,
         case
             when words ~ '^({LOWER_BOUND_WORDS})\\s' then 'lower_bound'
             when words ~ '^({APPROXIMATE_WORDS})\\s' then 'approximate'
         end as cell_qualifier,
         regexp_replace(words, '^({LOWER_BOUND_WORDS}|{APPROXIMATE_WORDS})\\s+', '') as amount
-    from worded
+    from base
+    cross join lateral (
+        select case when not is_plain then lower(normalize(value_given, NFC)) end as words
+    ) as reading
 
 ),
 
@@ -197,6 +269,7 @@ scaled as (
         amount ~ '^[0-9][^/]*/\\s*\\S' as is_rate,
         regexp_replace(amount, '{SUFFIX_PATTERN}', '') as digits
     from qualified
+    offset 0
 
 ),
 
@@ -209,50 +282,28 @@ looked_up as (
         coalesce(indicators.allows_fraction, false) as allows_fraction,
         indicators.max_value,
         by_code.code as unit_by_code,
-        programs.program_code is not null as program_known
+        name_matches.match_count as name_match_count,
+        programs.program_code is not null as program_known,
+        coalesce(by_code.code, case when name_matches.match_count = 1
+            then name_matches.code end) as unit_code,
+        coalesce(period ~ %(period_pattern)s, false) as period_valid
     from scaled
     left join ref_indicators as indicators
         on indicators.indicator_code = lower(scaled.indicator_given)
     left join ref_units as by_code
         on by_code.code = scaled.unit_code_given
+    left join name_matches
+        on name_matches.name_key = scaled.name_key
     left join ref_programs as programs
         on programs.program_code = lower(scaled.program_given)
-
-),
-
-named as (
-
-    select
-        looked_up.*,
-        case when unit_code_given is null then raw.unit_name_key(unit_name_given) end
-            as name_key
-    from looked_up
-
-),
-
-name_matches as (
-
-    select
-        keys.name_key,
-        count(*) as match_count,
-        min(units.code) as code,
-        string_agg(units.code || ' ' || units.name, '; ' order by units.code) as candidates
-    from (select distinct name_key from named where name_key is not null) as keys
-    inner join ref_units as units
-        on units.name_key = keys.name_key
-    where units.code = any(%(scope)s) or %(scope)s is null
-    group by keys.name_key
+    offset 0
 
 ),
 
 numbers as (
 
     select
-        named.*,
-        coalesce(named.unit_by_code, case when name_matches.match_count = 1
-            then name_matches.code end) as unit_code,
-        name_matches.match_count as name_match_count,
-        name_matches.candidates as name_candidates,
+        looked_up.*,
         case
             when is_plain then value_given::numeric
             when digits ~ '^[0-9]{{1,3}}(\\.[0-9]{{3}})+(,[0-9]+)?$'
@@ -264,113 +315,40 @@ numbers as (
             when digits ~ '^[0-9]+\\.[0-9]+$' and allows_fraction
                 then digits::numeric * scale
         end as number,
-        not is_plain and digits ~ '^-\\s*[0-9]' as is_negative,
-        not is_plain and digits ~ '^[0-9]+\\.[0-9]+$' and not allows_fraction
+        digits ~ '^-\\s*[0-9]' as is_negative,
+        digits ~ '^[0-9]+\\.[0-9]+$' and not allows_fraction
             and digits !~ '^[0-9]{{1,3}}\\.[0-9]{{3}}$' as is_ambiguous,
-        period ~ %(period_pattern)s as period_valid
-    from named
-    left join name_matches
-        on name_matches.name_key = named.name_key
-
-),
-
-final as (
-
-    select
-        numbers.*,
-        case when period_valid then make_date(left(period, 4)::int, case
-            when period ~ 'M' then right(period, 2)::int
-            when period ~ 'Q' then right(period, 1)::int * 3 - 2
-            when period ~ 'S' then right(period, 1)::int * 6 - 5
-            else 1 end, 1) end as period_start,
-        coalesce(cell_qualifier, qualifier_given, 'exact') as parsed_qualifier
-    from numbers
+        case when period_valid then make_date(left(period, 4)::int, case substr(period, 5, 1)
+            when 'M' then right(period, 2)::int
+            when 'Q' then right(period, 1)::int * 3 - 2
+            when 'S' then right(period, 1)::int * 6 - 5
+            else 1 end, 1) end as period_start
+    from looked_up
+    offset 0
 
 )
 
-select * from final
+select
+    record_number,
+    sheet_name,
+    source_row,
+    source_column,
+    unit_code_given,
+    unit_name_given,
+    unit_code,
+    period,
+    indicator_given,
+    lower(indicator_given) as indicator_code,
+    value_given,
+    qualifier_given,
+    program_given,
+    coalesce(lower(program_given), 'general') as program_code,
+    note,
+    number,
+    coalesce(cell_qualifier, qualifier_given, 'exact') as parsed_qualifier,
+    {PROBLEM_ARRAY} as problem_codes
+from numbers
 """
-
-# Each check: reason code, the column it concerns, the value to show, the condition on `parsed`.
-ROW_CHECKS: list[tuple[str, str, str, str]] = [
-    (
-        "missing_value",
-        "reporting_unit_code",
-        "''",
-        "unit_code_given is null and unit_name_given is null",
-    ),
-    (
-        "unknown_unit",
-        "reporting_unit_code",
-        "unit_code_given",
-        "unit_code_given is not null and unit_by_code is null",
-    ),
-    (
-        "unknown_unit_name",
-        "reporting_unit_name",
-        "unit_name_given",
-        "unit_code_given is null and unit_name_given is not null and name_match_count is null",
-    ),
-    (
-        "ambiguous_unit_name",
-        "reporting_unit_name",
-        "unit_name_given",
-        "unit_code_given is null and name_match_count > 1",
-    ),
-    ("missing_value", "period", "''", "period is null"),
-    ("invalid_period", "period", "period", "period is not null and not period_valid"),
-    ("future_period", "period", "period", "period_start > %(today)s"),
-    ("missing_value", "indicator_code", "''", "indicator_given is null"),
-    (
-        "unknown_indicator",
-        "indicator_code",
-        "indicator_given",
-        "indicator_given is not null and not indicator_known",
-    ),
-    ("missing_value", "value", "''", "value_given is null"),
-    ("negative_value", "value", "value_given", "is_negative"),
-    ("rate_not_total", "value", "value_given", "is_rate"),
-    ("ambiguous_number", "value", "value_given", "is_ambiguous"),
-    (
-        "invalid_number",
-        "value",
-        "value_given",
-        "value_given is not null and number is null"
-        " and not (is_negative or is_rate or coalesce(is_ambiguous, false))",
-    ),
-    (
-        "fraction_not_allowed",
-        "value",
-        "value_given",
-        "indicator_known and not allows_fraction and number <> trunc(number)",
-    ),
-    (
-        "currency_on_count",
-        "value",
-        "value_given",
-        "has_currency and indicator_known and measure_unit <> 'vnd'",
-    ),
-    ("implausible_value", "value", "value_given", "number > max_value"),
-    (
-        "invalid_qualifier",
-        "qualifier",
-        "qualifier_given",
-        "qualifier_given is not null and not qualifier_given = any(%(qualifiers)s)",
-    ),
-    (
-        "conflicting_qualifier",
-        "qualifier",
-        "qualifier_given",
-        "cell_qualifier is not null and qualifier_given is not null"
-        " and qualifier_given <> cell_qualifier",
-    ),
-    (
-        "unknown_program",
-        "program_code",
-        "program_given",
-        "program_given is not null and not program_known",
-    ),
-]
 
 INSERT_ROWS_SQL = """
 insert into raw.submission_rows (
@@ -379,14 +357,59 @@ insert into raw.submission_rows (
     program_code, note, resolved_unit_code, parsed_value, parsed_qualifier
 )
 select
-    %(file_id)s, parsed.record_number, parsed.source_row, parsed.sheet_name, parsed.source_column,
-    parsed.unit_code_given, parsed.unit_name_given, parsed.period, lower(parsed.indicator_given),
-    parsed.value_given, parsed.qualifier_given, coalesce(lower(parsed.program_given), 'general'),
-    nullif(trim(parsed.note), ''), parsed.unit_code, parsed.number, parsed.parsed_qualifier
+    %(file_id)s, record_number, source_row, sheet_name, source_column,
+    unit_code_given, unit_name_given, period, indicator_code,
+    value_given, qualifier_given, program_code,
+    nullif(trim(note), ''), unit_code, number, parsed_qualifier
 from parsed
-where not exists (
-    select from problems where problems.record_number = parsed.record_number
-)
+where cardinality(problem_codes) = 0
+    and not exists (select from problems where problems.record_number = parsed.record_number)
+"""
+
+# The problems listed in each row's problem_codes ('reason/column'), with the value seen.
+PROBLEMS_SQL = """
+create temp table problems on commit drop as
+select
+    parsed.record_number,
+    split_part(code, '/', 2) as column_name,
+    case split_part(code, '/', 2)
+        when 'reporting_unit_code' then parsed.unit_code_given
+        when 'reporting_unit_name' then parsed.unit_name_given
+        when 'period' then parsed.period
+        when 'indicator_code' then parsed.indicator_given
+        when 'value' then parsed.value_given
+        when 'qualifier' then parsed.qualifier_given
+        when 'program_code' then parsed.program_given
+    end as value_seen,
+    split_part(code, '/', 1) as reason_code,
+    null::text as detail
+from parsed
+cross join lateral unnest(parsed.problem_codes) as code
+where cardinality(parsed.problem_codes) > 0
+"""
+
+# A figure given twice in one file: every occurrence after the first is a problem.
+DUPLICATES_SQL = """
+insert into problems
+select
+    parsed.record_number,
+    'indicator_code',
+    concat_ws(' / ', parsed.unit_code, parsed.period, parsed.indicator_code, parsed.program_code),
+    'duplicate_row',
+    null
+from parsed
+inner join (
+    select unit_code, period, indicator_code, program_code, min(record_number) as first_record
+    from parsed
+    where unit_code is not null
+    group by unit_code, period, indicator_code, program_code
+    having count(*) > 1
+) as repeated
+    on parsed.unit_code = repeated.unit_code
+    and parsed.period = repeated.period
+    and parsed.indicator_code = repeated.indicator_code
+    and parsed.program_code = repeated.program_code
+    and parsed.record_number > repeated.first_record
 """
 
 REJECTIONS_SELECT = """
@@ -730,49 +753,23 @@ def _csv_scope(cur: psycopg.Cursor) -> list[str] | None:
 
 def _find_problems(cur: psycopg.Cursor, scope: list[str] | None) -> None:
     """Read every row (temp table `parsed`) and list its problems (temp table `problems`)."""
-    params = {"scope": scope, "period_pattern": PERIOD_PATTERN}
-    cur.execute(PARSE_SQL, params)
+    cur.execute(NAME_MATCHES_SQL, {"scope": scope})
+    cur.execute("analyze name_matches")
     cur.execute(
-        "create temp table problems (record_number bigint, column_name text, value_seen text,"
-        " reason_code text, detail text) on commit drop"
+        PARSE_SQL,
+        {"period_pattern": PERIOD_PATTERN, "today": date.today(), "qualifiers": list(QUALIFIERS)},
     )
-    selects = [
-        f"select record_number, '{column}', {value}, '{reason}', null from parsed where {condition}"
-        for reason, column, value, condition in ROW_CHECKS
-    ]
-    cur.execute(
-        "insert into problems " + "\nunion all\n".join(selects),
-        {"today": date.today(), "qualifiers": list(QUALIFIERS)},
-    )
-    cur.execute(
-        """
-        insert into problems
-        select record_number, 'indicator_code',
-               concat_ws(' / ', unit_code, period, lower(indicator_given),
-                         coalesce(lower(program_given), 'general')),
-               'duplicate_row', null
-        from (
-            select record_number, unit_code, period, indicator_given, program_given,
-                   row_number() over (
-                       partition by unit_code, period, lower(indicator_given),
-                           coalesce(lower(program_given), 'general')
-                       order by record_number
-                   ) as occurrence
-            from parsed
-            where unit_code is not null
-        ) as numbered
-        where occurrence > 1
-        """
-    )
+    cur.execute(PROBLEMS_SQL)
+    cur.execute(DUPLICATES_SQL)
     _explain_unit_names(cur, scope)
 
 
 def _explain_unit_names(cur: psycopg.Cursor, scope: list[str] | None) -> None:
     """Name the candidates for unit names that matched several units or none."""
     cur.execute(
-        "update problems set detail = parsed.name_candidates from parsed"
-        " where problems.record_number = parsed.record_number"
-        " and problems.reason_code = 'ambiguous_unit_name'"
+        "update problems set detail = name_matches.candidates from name_matches"
+        " where problems.reason_code = 'ambiguous_unit_name'"
+        " and name_matches.name_key = raw.unit_name_key(problems.value_seen)"
     )
     unknown = [
         row[0]

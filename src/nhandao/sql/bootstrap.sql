@@ -25,9 +25,11 @@ create unique index if not exists submission_files_loaded_sha256
     on raw.submission_files (sha256) where status = 'loaded';
 
 -- The figures exactly as received (text), one row per figure; append-only. The loader adds
--- what it read them as: the resolved unit code, the parsed value and qualifier.
+-- what it read them as: the resolved unit code, the parsed value and qualifier. file_id refers
+-- to raw.submission_files; the loader writes both in one transaction, so the reference is not
+-- checked row by row (a million-row file would pay for it a million times).
 create table if not exists raw.submission_rows (
-    file_id bigint not null references raw.submission_files (file_id),
+    file_id bigint not null,
     record_number bigint,
     row_number integer not null,
     reporting_unit_code text,
@@ -85,9 +87,12 @@ create table if not exists monitoring.publications (
 alter table raw.submission_files add column if not exists submitting_unit_code text;
 alter table raw.submission_files add column if not exists encoding text;
 alter table raw.submission_rows drop constraint if exists submission_rows_pkey;
+alter table raw.submission_rows drop constraint if exists submission_rows_file_id_fkey;
 alter table raw.submission_rows add column if not exists record_number bigint;
-create unique index if not exists submission_rows_record
-    on raw.submission_rows (file_id, record_number);
+drop index if exists raw.submission_rows_record;
+-- file ids only grow, so a BRIN index finds a file's rows for almost no cost at load time
+create index if not exists submission_rows_file_brin
+    on raw.submission_rows using brin (file_id);
 alter table raw.submission_rows add column if not exists sheet_name text;
 alter table raw.submission_rows add column if not exists source_column text;
 alter table raw.submission_rows add column if not exists resolved_unit_code text;
