@@ -106,7 +106,7 @@ def test_ward_template_has_one_row(tmp_path):
     [
         ("999", "2024M09", "unknown administrative unit"),
         ("492", "2024-09", "not a period code"),
-        ("492", "2025M09", "does not exist on 2025-09-01"),  # districts ended on 30 June 2025
+        ("492", "2025M09", "does not exist on 2025-09-30"),  # districts ended on 30 June 2025
     ],
 )
 def test_template_refuses_unknown_units_and_periods(tmp_path, unit, period, message):
@@ -419,3 +419,20 @@ def test_errors_survive_pickling():
         "sai",
     )
     assert str(copy) == str(error) == "sheet 'Báo cáo', row 8, column D: bad (wrong_columns)"
+
+
+def test_a_template_after_the_reform_uses_the_new_map(tmp_path):
+    """From 1 July 2025 code 20242 is Phường Hải Châu (it was Phường Phước Ninh before)."""
+    import openpyxl
+
+    before = excel.write_template("20242", "2025M06", tmp_path / "before.xlsx")
+    after = excel.write_template("20242", "2025M09", tmp_path / "after.xlsx")
+    names = [
+        openpyxl.load_workbook(path).worksheets[0].cell(9, 2).value for path in (before, after)
+    ]
+    assert names == ["Phường Phước Ninh", "Phường Hải Châu"]
+    province = excel.write_template("48", "2025M09", tmp_path / "danang.xlsx")
+    sheet = openpyxl.load_workbook(province).worksheets[0]
+    wards = [sheet.cell(r, 2).value for r in range(10, sheet.max_row + 1)]
+    assert "Phường Hải Châu" in wards and "Phường Hòa Cường" in wards
+    assert "Phường Phước Ninh" not in wards

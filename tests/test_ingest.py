@@ -478,3 +478,35 @@ def test_a_form_with_a_future_period_is_rejected_whole(warehouse_url, tmp_path):
     [result] = ingest.ingest_paths([form], warehouse_url)
     assert result.status == "rejected" and "2099M01" in result.message
     assert rows(warehouse_url, "select count(*) from raw.submission_rows") == [(0,)]
+
+
+def test_units_are_read_on_the_map_of_the_period(warehouse_url, tmp_path):
+    """The 1 July 2025 reform reused codes: 20242 was Phường Phước Ninh, is Phường Hải Châu."""
+    text = "\n".join(
+        [
+            HEADER,
+            "20242,Phường Phước Ninh,2025M06,gift_packages,10,,general,",
+            "20242,Phường Hải Châu,2025M09,gift_packages,20,,general,",
+            "48,Thành phố Đà Nẵng,2025M09,blood_units,900,,blood_donation,",
+            ",Phường Hòa Cường,2025M09,gift_packages,30,,general,",  # a new ward, by name
+            "20245,Phường Hòa Thuận Tây,2025M09,gift_packages,40,,general,",  # merged away
+            "20245,Phường Hòa Thuận Tây,2025M06,gift_packages,50,,general,",
+        ]
+    )
+    [result] = ingest.ingest_paths([write(tmp_path / "reform.csv", text)], warehouse_url)
+    assert (result.rows_loaded, result.rows_rejected) == (5, 1)
+    loaded = rows(
+        warehouse_url,
+        "select period, resolved_unit_code, parsed_value"
+        " from raw.submission_rows order by row_number",
+    )
+    assert loaded == [
+        ("2025M06", "20242", 10),
+        ("2025M09", "20242", 20),
+        ("2025M09", "48", 900),
+        ("2025M09", "20257", 30),
+        ("2025M06", "20245", 50),
+    ]
+    assert rows(
+        warehouse_url, "select row_number, value_seen, reason_code from raw.rejections"
+    ) == [(6, "20245", "unit_not_in_period")]

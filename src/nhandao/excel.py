@@ -225,19 +225,19 @@ def _expected_columns() -> list[str]:
 
 
 def _template_units(unit_code: str, period: str) -> list[reference.AdminUnit]:
-    """The unit itself, then the units directly under it valid on the period's first day."""
-    unit = reference.admin_units().get(unit_code.strip())
-    if unit is None:
+    """The unit itself, then the units directly under it, as they were on the period's last day
+    (a unit reports for a period if it exists at its end)."""
+    end = parse_period(period).end  # ValueError for a bad period code
+    if not any(u.code == unit_code.strip() for u in reference.admin_unit_versions()):
         raise ValueError(f"unknown administrative unit code: {unit_code!r}")
-    start = parse_period(period).start  # ValueError for a bad period code
-    if not unit.valid_on(start):
+    unit = reference.unit_on(unit_code.strip(), end)
+    if unit is None:
         raise ValueError(
-            f"unit {unit.code} ({unit.name}) does not exist on {start.isoformat()}, "
-            f"the first day of period {period}"
+            f"unit {unit_code} does not exist on {end.isoformat()}, the last day of period {period}"
         )
     if unit.level == "ward":
         return [unit]
-    return [unit, *reference.children(unit.code, start)]
+    return [unit, *reference.children(unit.code, end)]
 
 
 def _write_pair(ws: Worksheet, row: int, label: str, value: str, extra: str = "") -> None:

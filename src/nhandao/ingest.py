@@ -58,6 +58,12 @@ REASONS: dict[str, tuple[str, str]] = {
         "Mã đơn vị '%s' không có trong danh mục đơn vị hành chính",
         "Unit code '%s' is not in the list of administrative units",
     ),
+    "unit_not_in_period": (
+        "Đơn vị mã '%s' không tồn tại vào ngày cuối của kỳ báo cáo (bản đồ hành chính đã thay đổi"
+        " từ 01/7/2025)",
+        "Unit code '%s' did not exist on the last day of the period (the administrative map"
+        " changed on 1 July 2025)",
+    ),
     "unknown_unit_name": (
         "Không tìm thấy đơn vị tên '%s' trong đơn vị gửi báo cáo",
         "No unit named '%s' in the submitting unit",
@@ -130,7 +136,12 @@ CURRENCY = r"đồng|đ|vnđ|vnd"
 # all evaluated in the single pass that reads the rows (see PARSE_SQL).
 ROW_CHECKS: list[tuple[str, str, str]] = [
     ("missing_value", "reporting_unit_code", "unit_code_given is null and unit_name_given is null"),
-    ("unknown_unit", "reporting_unit_code", "unit_code_given is not null and unit_by_code is null"),
+    ("unknown_unit", "reporting_unit_code", "unit_code_given is not null and not unit_code_known"),
+    (
+        "unit_not_in_period",
+        "reporting_unit_code",
+        "unit_code_known and period_valid and unit_by_code is null and period_start <= %(today)s",
+    ),
     (
         "unknown_unit_name",
         "reporting_unit_name",
@@ -192,24 +203,43 @@ SCALE_CASES = "\n            ".join(
 )
 SUFFIX_PATTERN = "\\s*(" + "|".join(SCALE_WORDS) + ")?\\s*(" + CURRENCY + ")?$"
 
-# Unit names given without a code, matched once per distinct name within the file's scope.
-NAME_MATCHES_SQL = """
+
+def period_end_sql(period: str) -> str:
+    """SQL for the last day of a well-formed period code (see nhandao.periods)."""
+    year = f"left({period}, 4)::int"
+    month_end = "make_date({y}, {m}, 1) + interval '1 month' - interval '1 day'"
+    return f"""(case substr({period}, 5, 1)
+        when 'M' then {month_end.format(y=year, m=f"right({period}, 2)::int")}
+        when 'Q' then {month_end.format(y=year, m=f"right({period}, 1)::int * 3")}
+        when 'S' then {month_end.format(y=year, m=f"right({period}, 1)::int * 6")}
+        when 'Y' then {month_end.format(y=year, m=f"right({period}, 2)::int")}
+        else make_date({year}, 12, 31) end)::date"""
+
+
+# Unit names given without a code, matched once per distinct name and period among the units of
+# the file's scope that existed on the period's last day.
+NAME_MATCHES_SQL = f"""
 create temp table name_matches on commit drop as
 select
     keys.name_key,
+    keys.period_end,
     count(*) as match_count,
     min(units.code) as code,
     string_agg(units.code || ' ' || units.name, '; ' order by units.code) as candidates
 from (
-    select distinct raw.unit_name_key(trim(reporting_unit_name)) as name_key
+    select distinct
+        raw.unit_name_key(trim(reporting_unit_name)) as name_key,
+        case when trim(period) ~ %(period_pattern)s then {period_end_sql("trim(period)")}
+            end as period_end
     from incoming
     where coalesce(trim(reporting_unit_code), '') = ''
         and coalesce(trim(reporting_unit_name), '') <> ''
 ) as keys
 inner join ref_units as units
     on units.name_key = keys.name_key
+    and keys.period_end between units.valid_from and units.valid_to
 where units.code = any(%(scope)s) or %(scope)s is null
-group by keys.name_key
+group by keys.name_key, keys.period_end
 """
 
 # One pass over the file's rows: read every field, resolve the unit, read the value the
@@ -234,6 +264,9 @@ base as (
         nullif(trim(program_code), '') as program_given,
         note,
         value ~ '^[0-9]+$' as is_plain,
+        coalesce(trim(period) ~ %(period_pattern)s, false) as period_valid,
+        case when trim(period) ~ %(period_pattern)s then {period_end_sql("trim(period)")}
+            end as period_end,
         case when nullif(trim(reporting_unit_code), '') is null
             then raw.unit_name_key(nullif(trim(reporting_unit_name), '')) end as name_key
     from incoming
@@ -282,18 +315,20 @@ looked_up as (
         coalesce(indicators.allows_fraction, false) as allows_fraction,
         indicators.max_value,
         by_code.code as unit_by_code,
+        scaled.unit_code_given in (select code from ref_units) as unit_code_known,
         name_matches.match_count as name_match_count,
         programs.program_code is not null as program_known,
         coalesce(by_code.code, case when name_matches.match_count = 1
-            then name_matches.code end) as unit_code,
-        coalesce(period ~ %(period_pattern)s, false) as period_valid
+            then name_matches.code end) as unit_code
     from scaled
     left join ref_indicators as indicators
         on indicators.indicator_code = lower(scaled.indicator_given)
     left join ref_units as by_code
         on by_code.code = scaled.unit_code_given
+        and scaled.period_end between by_code.valid_from and by_code.valid_to
     left join name_matches
         on name_matches.name_key = scaled.name_key
+        and name_matches.period_end = scaled.period_end
     left join ref_programs as programs
         on programs.program_code = lower(scaled.program_given)
     offset 0
@@ -626,19 +661,13 @@ def _read_excel(path: Path) -> ExcelContent:
             sheet=error.sheet,
             value_vi=error.detail_vi,
         ) from error
-    units = reference.admin_units()
+    known_codes = {u.code for u in reference.admin_unit_versions()}
     rows: list[tuple] = []
     scope: set[str] = set()
     for report in workbook:
-        unit = units.get(report.unit_code)
-        if unit is None:
-            raise SubmissionError(
-                path.name,
-                "unknown_unit",
-                report.unit_code,
-                sheet=report.sheet,
-                field="Mã đơn vị báo cáo",
-            )
+        header = {"sheet": report.sheet, "field": "Mã đơn vị báo cáo"}
+        if report.unit_code not in known_codes:
+            raise SubmissionError(path.name, "unknown_unit", report.unit_code, **header)
         try:
             period = parse_period(report.period)
         except ValueError as exc:
@@ -649,7 +678,10 @@ def _read_excel(path: Path) -> ExcelContent:
             raise SubmissionError(
                 path.name, "future_period", report.period, sheet=report.sheet, field="Kỳ báo cáo"
             )
-        scope |= {unit.code, *(u.code for u in reference.children(unit.code, period.start))}
+        unit = reference.unit_on(report.unit_code, period.end)
+        if unit is None:
+            raise SubmissionError(path.name, "unit_not_in_period", report.unit_code, **header)
+        scope |= {unit.code, *(u.code for u in reference.children(unit.code, period.end))}
         rows.extend(
             (
                 cell.sheet,
@@ -687,22 +719,28 @@ def prepare_session(conn: psycopg.Connection) -> None:
         return
     with conn.transaction(), conn.cursor() as cur:
         cur.execute(
-            "create temp table ref_units (code text primary key, name text, short_name text,"
-            " parent_code text, district_code text, name_key text)"
+            "create temp table ref_units (code text not null, valid_from date not null,"
+            " valid_to date not null, name text, short_name text, parent_code text,"
+            " scope_code text, name_key text)"
         )
         with cur.copy(
-            "copy ref_units (code, name, short_name, parent_code, district_code) from stdin"
+            "copy ref_units (code, valid_from, valid_to, name, short_name, parent_code,"
+            " scope_code) from stdin"
         ) as copy:
-            for unit in reference.admin_units().values():
-                district = (
-                    unit.code
-                    if unit.level == "district"
-                    else (unit.parent_code if unit.level == "ward" else None)
-                )
+            for unit in reference.admin_unit_versions():
                 copy.write_row(
-                    (unit.code, unit.name, unit.short_name, unit.parent_code or None, district)
+                    (
+                        unit.code,
+                        unit.valid_from,
+                        unit.valid_to or "infinity",
+                        unit.name,
+                        unit.short_name,
+                        unit.parent_code or None,
+                        unit.scope_code,
+                    )
                 )
         cur.execute("update ref_units set name_key = raw.unit_name_key(short_name)")
+        cur.execute("create index on ref_units (code)")
         cur.execute("create index on ref_units (name_key)")
         cur.execute(
             "create temp table ref_indicators (indicator_code text primary key,"
@@ -734,26 +772,44 @@ def prepare_session(conn: psycopg.Connection) -> None:
 # --- loading one file ----------------------------------------------------------------------
 
 
-def _csv_scope(cur: psycopg.Cursor) -> list[str] | None:
-    """Units a CSV's names may refer to: the districts (and their wards) its coded rows name."""
+def _csv_scope(cur: psycopg.Cursor) -> tuple[list[str] | None, str | None]:
+    """Units a CSV's names may refer to (the districts, or from July 2025 the provinces, that its
+    coded rows name, with their wards), and the submitting unit if there is exactly one."""
     cur.execute(
-        """
-        select array_agg(units.code order by units.code)
-        from ref_units as units
-        where units.district_code in (
-            select distinct coded.district_code
-            from (select distinct trim(reporting_unit_code) as code from incoming
-                  where coalesce(trim(reporting_unit_code), '') <> '') as given
-            inner join ref_units as coded on coded.code = given.code
+        f"""
+        with
+
+        given as (
+            select distinct
+                trim(reporting_unit_code) as code,
+                {period_end_sql("trim(period)")} as period_end
+            from incoming
+            where coalesce(trim(reporting_unit_code), '') <> ''
+                and trim(period) ~ %(period_pattern)s
+        ),
+
+        scopes as (
+            select distinct coded.scope_code
+            from given
+            inner join ref_units as coded
+                on coded.code = given.code
+                and given.period_end between coded.valid_from and coded.valid_to
         )
-        """
+
+        select
+            (select array_agg(distinct units.code) from ref_units as units
+             where units.scope_code in (select scope_code from scopes)),
+            (select case when count(*) = 1 then min(scope_code) end from scopes)
+        """,
+        {"period_pattern": PERIOD_PATTERN},
     )
-    return cur.fetchone()[0]
+    scope, submitting_unit = cur.fetchone()
+    return scope, submitting_unit
 
 
 def _find_problems(cur: psycopg.Cursor, scope: list[str] | None) -> None:
     """Read every row (temp table `parsed`) and list its problems (temp table `problems`)."""
-    cur.execute(NAME_MATCHES_SQL, {"scope": scope})
+    cur.execute(NAME_MATCHES_SQL, {"scope": scope, "period_pattern": PERIOD_PATTERN})
     cur.execute("analyze name_matches")
     cur.execute(
         PARSE_SQL,
@@ -779,8 +835,8 @@ def _explain_unit_names(cur: psycopg.Cursor, scope: list[str] | None) -> None:
     ]
     if not unknown:
         return
-    units = reference.admin_units()
-    pool = [units[code] for code in scope] if scope else list(units.values())
+    in_scope = set(scope or ())
+    pool = [u for u in reference.admin_unit_versions() if not in_scope or u.code in in_scope]
     by_key: dict[str, list[str]] = {}
     for unit in pool:
         by_key.setdefault(unit_name_key(unit.short_name), []).append(f"{unit.code} {unit.name}")
@@ -788,7 +844,7 @@ def _explain_unit_names(cur: psycopg.Cursor, scope: list[str] | None) -> None:
         close = difflib.get_close_matches(unit_name_key(name), list(by_key), n=5, cutoff=0.6)
         suggestions = [label for key in close for label in by_key[key]]
         if not suggestions and scope:
-            suggestions = [f"{u.code} {u.name}" for u in pool if u.level == "ward"][:30]
+            suggestions = sorted({f"{u.code} {u.name}" for u in pool if u.level == "ward"})[:30]
         cur.execute(
             "update problems set detail = %s where reason_code = 'unknown_unit_name'"
             " and value_seen = %s",
@@ -882,7 +938,7 @@ def _load(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestRe
             )
             if excel_content is None:
                 _copy_csv(cur, path, print_.encoding, delimiter)
-                scope, submitting_unit = _csv_scope(cur), None
+                scope, submitting_unit = _csv_scope(cur)
             else:
                 _copy_rows(cur, excel_content.rows)
                 scope = excel_content.scope
@@ -894,12 +950,6 @@ def _load(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestRe
             ).fetchone()
             if total == bad:
                 _raise_first_problem(cur, path)
-            if submitting_unit is None and scope:
-                submitting_unit = cur.execute(
-                    "select case when count(distinct district_code) = 1 then min(district_code)"
-                    " end from ref_units where code = any(%s)",
-                    (scope,),
-                ).fetchone()[0]
             file_id = cur.execute(
                 "insert into raw.submission_files (file_name, sha256, size_bytes, source_format,"
                 " encoding, submitting_unit_code, status, row_count, rejected_row_count)"

@@ -25,29 +25,53 @@ class AdminUnit:
     def valid_on(self, day: date) -> bool:
         return self.valid_from <= day and (self.valid_to is None or day <= self.valid_to)
 
+    @property
+    def scope_code(self) -> str:
+        """The unit whose report may name this one: a ward's district (or, from July 2025, its
+        province); a district or province itself."""
+        return self.parent_code if self.level == "ward" else self.code
+
 
 def _rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
+MAP_FILES = ("admin_units.csv", "admin_units_2025.csv")  # before and from 1 July 2025
+
+
+def _unit(row: dict[str, str]) -> AdminUnit:
+    return AdminUnit(
+        code=row["admin_unit_code"],
+        name=row["admin_unit_name"],
+        short_name=row["short_name"],
+        level=row["admin_level"],
+        parent_code=row["parent_code"],
+        province_code=row["province_code"],
+        valid_from=date.fromisoformat(row["valid_from"]),
+        valid_to=date.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
+    )
+
+
+@cache
+def admin_unit_versions(seeds_dir: Path | None = None) -> tuple[AdminUnit, ...]:
+    """Every unit of both maps. A code may appear twice: the reform reused ward codes."""
+    folder = seeds_dir or settings.seeds_dir()
+    return tuple(_unit(row) for name in MAP_FILES for row in _rows(folder / name))
+
+
 @cache
 def admin_units(seeds_dir: Path | None = None) -> dict[str, AdminUnit]:
-    """Every administrative unit, by GSO code."""
-    rows = _rows((seeds_dir or settings.seeds_dir()) / "admin_units.csv")
+    """The units of the map before 1 July 2025, by GSO code."""
     return {
-        row["admin_unit_code"]: AdminUnit(
-            code=row["admin_unit_code"],
-            name=row["admin_unit_name"],
-            short_name=row["short_name"],
-            level=row["admin_level"],
-            parent_code=row["parent_code"],
-            province_code=row["province_code"],
-            valid_from=date.fromisoformat(row["valid_from"]),
-            valid_to=date.fromisoformat(row["valid_to"]) if row["valid_to"] else None,
-        )
-        for row in rows
+        row["admin_unit_code"]: _unit(row)
+        for row in _rows((seeds_dir or settings.seeds_dir()) / MAP_FILES[0])
     }
+
+
+def unit_on(code: str, day: date) -> AdminUnit | None:
+    """The unit a code named on a given day (None if no unit had that code then)."""
+    return next((u for u in admin_unit_versions() if u.code == code and u.valid_on(day)), None)
 
 
 @cache
@@ -64,7 +88,7 @@ def program_codes(seeds_dir: Path | None = None) -> frozenset[str]:
 
 def children(parent_code: str, on: date) -> list[AdminUnit]:
     """Units directly under `parent_code` that exist on a given day, by code."""
-    units = admin_units().values()
+    units = admin_unit_versions()
     return sorted(
         (u for u in units if u.parent_code == parent_code and u.valid_on(on)),
         key=lambda u: u.code,
