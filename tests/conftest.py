@@ -40,9 +40,8 @@ def server_url():
     shutil.rmtree(SESSION_HOME, ignore_errors=True)
 
 
-@pytest.fixture
-def warehouse_url(server_url, monkeypatch, tmp_path):
-    """A fresh, bootstrapped database; NHANDAO_WAREHOUSE_URL points at it during the test."""
+def fresh_database(server_url: str, monkeypatch: pytest.MonkeyPatch, landing: Path):
+    """Create a bootstrapped database and point NHANDAO_WAREHOUSE_URL at it; yield its URL."""
     import psycopg
 
     name = f"nhandao_test_{uuid.uuid4().hex[:10]}"
@@ -50,12 +49,25 @@ def warehouse_url(server_url, monkeypatch, tmp_path):
         conn.execute(f"create database {name}")
     url = warehouse.with_database(server_url, name)
     monkeypatch.setenv("NHANDAO_WAREHOUSE_URL", url)
-    monkeypatch.setenv("NHANDAO_LANDING", str(tmp_path / "landing"))
+    monkeypatch.setenv("NHANDAO_LANDING", str(landing))
     with warehouse.connect(url) as conn:
         warehouse.bootstrap(conn)
     yield url
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f"drop database if exists {name} with (force)")
+
+
+@pytest.fixture
+def warehouse_url(server_url, monkeypatch, tmp_path):
+    """A fresh, bootstrapped database; NHANDAO_WAREHOUSE_URL points at it during the test."""
+    yield from fresh_database(server_url, monkeypatch, tmp_path / "landing")
+
+
+@pytest.fixture(scope="module")
+def module_warehouse_url(server_url, tmp_path_factory):
+    """The same, shared by the tests of one module (for expensive builds)."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        yield from fresh_database(server_url, monkeypatch, tmp_path_factory.mktemp("landing"))
 
 
 @pytest.fixture(scope="session")

@@ -38,7 +38,7 @@ def mart_totals(url: str) -> dict[tuple[str, str, int], Decimal]:
         f"""
         select facts.indicator_code, units.district_code, periods.year, sum(facts.value)
         from ({union}) as facts
-        join marts.dim_admin_unit as units using (admin_unit_code)
+        join marts.dim_admin_unit as units using (admin_unit_id)
         join marts.dim_period as periods using (period_code)
         group by 1, 2, 3
         """,

@@ -213,7 +213,7 @@ def test_units_by_name_resolve_within_the_district(warehouse_url, tmp_path):
             )
         ]
         + [
-            ",Phường Hòa Thuận Đông,2024M03,gift_packages,4,,general,",  # in Hải Châu? no: typo
+            ",Phường Hòa Thuận Bắc,2024M03,gift_packages,4,,general,",  # no such ward
             ",Nowhere Ward,2024M03,gift_packages,4,,general,",
         ]
     )
@@ -230,7 +230,7 @@ def test_units_by_name_resolve_within_the_district(warehouse_url, tmp_path):
         "select value_seen, reason_code, message_en from raw.rejections order by row_number",
     )
     assert [p[:2] for p in problems] == [
-        ("Phường Hòa Thuận Đông", "unknown_unit_name"),
+        ("Phường Hòa Thuận Bắc", "unknown_unit_name"),
         ("Nowhere Ward", "unknown_unit_name"),
     ]
     assert "20245 Phường Hòa Thuận Tây" in problems[0][2]  # the closest names are offered

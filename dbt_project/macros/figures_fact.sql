@@ -39,7 +39,10 @@ final as (
     select
         {{ surrogate_key(['figures.reporting_unit_code', 'figures.period_code',
                           'figures.indicator_code', 'figures.program_code']) }} as figure_id,
+        coalesce(admin_units.admin_unit_id, 'unknown') as admin_unit_id,
         coalesce(admin_units.admin_unit_code, 'unknown') as admin_unit_code,
+        admin_units.current_admin_unit_id,
+        coalesce(admin_units.is_split, false) as is_allocated,
         figures.reporting_unit_code,
         coalesce(periods.period_code, 'unknown') as period_code,
         coalesce(programs.program_code, 'unknown') as program_code,
@@ -55,10 +58,12 @@ final as (
     from figures
     inner join indicators
         on figures.indicator_code = indicators.indicator_code
-    left join admin_units
-        on figures.reporting_unit_code = admin_units.admin_unit_code
     left join periods
         on figures.period_code = periods.period_code
+    left join admin_units
+        on figures.reporting_unit_code = admin_units.admin_unit_code
+        and periods.end_date between admin_units.valid_from
+            and coalesce(admin_units.valid_to, 'infinity'::date)
     left join programs
         on figures.program_code = programs.program_code
     where indicators.fact_name = '{{ fact_name }}'

@@ -216,16 +216,16 @@ def period_end_sql(period: str) -> str:
         else make_date({year}, 12, 31) end)::date"""
 
 
-# Unit names given without a code, matched once per distinct name and period among the units of
-# the file's scope that existed on the period's last day.
+# Unit names given without a code (their own names or older ones), matched once per distinct name
+# and period among the units of the file's scope that existed on the period's last day.
 NAME_MATCHES_SQL = f"""
 create temp table name_matches on commit drop as
 select
     keys.name_key,
     keys.period_end,
-    count(*) as match_count,
+    count(distinct units.code) as match_count,
     min(units.code) as code,
-    string_agg(units.code || ' ' || units.name, '; ' order by units.code) as candidates
+    string_agg(distinct units.code || ' ' || units.name, '; ') as candidates
 from (
     select distinct
         raw.unit_name_key(trim(reporting_unit_name)) as name_key,
@@ -235,13 +235,15 @@ from (
     where coalesce(trim(reporting_unit_code), '') = ''
         and coalesce(trim(reporting_unit_name), '') <> ''
 ) as keys
+inner join ref_unit_names as names
+    on names.compact_key = replace(keys.name_key, ' ', '')
+    and keys.period_end between names.valid_from and names.valid_to
 inner join ref_units as units
-    on units.name_key = keys.name_key
-    and keys.period_end between units.valid_from and units.valid_to
+    on units.code = names.code
+    and units.valid_from = names.valid_from
 where units.code = any(%(scope)s) or %(scope)s is null
 group by keys.name_key, keys.period_end
 """
-
 # One pass over the file's rows: read every field, resolve the unit, read the value the
 # Vietnamese way (only where it is not a plain number), and list the row's problems.
 PARSE_SQL = f"""
@@ -741,7 +743,23 @@ def prepare_session(conn: psycopg.Connection) -> None:
                 )
         cur.execute("update ref_units set name_key = raw.unit_name_key(short_name)")
         cur.execute("create index on ref_units (code)")
-        cur.execute("create index on ref_units (name_key)")
+        # every name a unit answers to, as a compact key: its own, and its older names
+        cur.execute(
+            "create temp table ref_unit_names as"
+            " select code, valid_from, valid_to, replace(name_key, ' ', '') as compact_key"
+            " from ref_units"
+        )
+        cur.execute("create temp table ref_aliases (code text, compact_key text, map text)")
+        with cur.copy("copy ref_aliases from stdin") as copy:
+            for alias in reference.admin_unit_aliases():
+                copy.write_row((alias.code, alias.key, alias.map))
+        cur.execute(
+            "insert into ref_unit_names select units.code, units.valid_from, units.valid_to,"
+            " aliases.compact_key from ref_aliases as aliases inner join ref_units as units"
+            " on units.code = aliases.code and (aliases.map = 'legacy')"
+            " = (units.valid_from < date '2025-07-01')"
+        )
+        cur.execute("create index on ref_unit_names (compact_key)")
         cur.execute(
             "create temp table ref_indicators (indicator_code text primary key,"
             " measure_unit text, allows_fraction boolean, max_value numeric)"
@@ -767,6 +785,7 @@ def prepare_session(conn: psycopg.Connection) -> None:
             [(code, vi, en) for code, (vi, en) in REASONS.items()],
         )
         cur.execute("analyze ref_units")
+        cur.execute("analyze ref_unit_names")
 
 
 # --- loading one file ----------------------------------------------------------------------

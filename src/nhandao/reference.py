@@ -120,3 +120,17 @@ def indicators(seeds_dir: Path | None = None) -> dict[str, Indicator]:
         )
         for row in rows
     }
+
+
+@dataclass(frozen=True)
+class Alias:
+    code: str
+    key: str  # the name without diacritics, spaces or unit type, e.g. "binhhien"
+    map: str  # legacy (before 1 July 2025) or 2025
+
+
+@cache
+def admin_unit_aliases(seeds_dir: Path | None = None) -> tuple[Alias, ...]:
+    """Older names units are still called by (e.g. Bình Hiên for Phước Ninh, 20242)."""
+    rows = _rows((seeds_dir or settings.seeds_dir()) / "admin_unit_aliases.csv")
+    return tuple(Alias(row["admin_unit_code"], row["alias_ascii"], row["map"]) for row in rows)
