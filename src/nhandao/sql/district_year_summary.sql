@@ -1,39 +1,26 @@
--- Blood units and aid value per district and year, from the published marts. Monthly figures
--- are added up; a total that includes a "hơn" (lower-bound) figure is itself a lower bound.
--- Districts were abolished on 1 July 2025: later figures have no district and are not shown.
+-- Blood units and aid value per district and year, from the published marts: the yearly totals
+-- of mart_unit_year_totals (never two kinds of report counted at once) added up per district.
+-- A total that includes a "hơn" (lower-bound) figure is itself a lower bound. Districts were
+-- abolished on 1 July 2025: later figures have no district and are not shown here.
 with
-
-figures as (
-
-    select admin_unit_id, period_code, indicator_code, value, qualifier
-    from marts.fct_blood_units
-    where indicator_code = 'blood_units'
-
-    union all
-
-    select admin_unit_id, period_code, indicator_code, value, qualifier
-    from marts.fct_aid_value
-    where indicator_code = 'aid_value_vnd'
-
-),
 
 totals as (
 
     select
         units.district_code,
-        periods.year,
-        figures.indicator_code,
-        sum(figures.value) as total,
+        yearly.year,
+        yearly.indicator_code,
+        sum(yearly.total) as total,
         case
-            when bool_or(figures.qualifier = 'approximate') then 'approximate'
-            when bool_or(figures.qualifier = 'lower_bound') then 'lower_bound'
+            when bool_or(yearly.qualifier = 'approximate') then 'approximate'
+            when bool_or(yearly.qualifier = 'lower_bound') then 'lower_bound'
             else 'exact'
         end as qualifier
-    from figures
-    inner join marts.dim_admin_unit as units on figures.admin_unit_id = units.admin_unit_id
-    inner join marts.dim_period as periods on figures.period_code = periods.period_code
-    where periods.period_type = 'month' and units.district_code is not null
-    group by units.district_code, periods.year, figures.indicator_code
+    from marts.mart_unit_year_totals as yearly
+    inner join marts.dim_admin_unit as units on yearly.admin_unit_id = units.admin_unit_id
+    where yearly.indicator_code in ('blood_units', 'aid_value_vnd')
+        and units.district_code is not null
+    group by units.district_code, yearly.year, yearly.indicator_code
 
 )
 

@@ -1,0 +1,71 @@
+-- Totals per reporting unit, year, indicator and program, added up from discrete increments
+-- (see int_figure_increments: one kind of report per unit and year, never counted twice). The
+-- qualifier of a total carries its parts': a sum that includes a lower bound is a lower bound.
+
+with
+
+increments as (
+
+    select * from {{ ref('int_figure_increments') }}
+
+),
+
+admin_units as (
+
+    select * from {{ ref('dim_admin_unit') }}
+
+),
+
+yearly as (
+
+    select
+        reporting_unit_code,
+        year,
+        indicator_code,
+        program_code,
+        sum(value) as total,
+        {{ rollup_qualifier('qualifier') }} as qualifier,
+        min(source_period_type) as source_period_type,
+        count(*)::integer as increments,
+        min(start_date) as covered_from,
+        max(end_date) as covered_through,
+        bool_or(is_cumulative_decrease) as has_cumulative_decrease
+
+    from increments
+    group by reporting_unit_code, year, indicator_code, program_code
+
+),
+
+final as (
+
+    select
+        {{ surrogate_key(['yearly.reporting_unit_code', 'yearly.year',
+                          'yearly.indicator_code', 'yearly.program_code']) }}
+            as unit_year_total_id,
+        coalesce(admin_units.admin_unit_id, 'unknown') as admin_unit_id,
+        yearly.reporting_unit_code as admin_unit_code,
+        admin_units.current_admin_unit_id,
+        coalesce(admin_units.is_split, false) as is_allocated,
+        yearly.year::integer as year,
+        yearly.indicator_code,
+        yearly.program_code,
+        yearly.total,
+        yearly.qualifier,
+        yearly.source_period_type,
+        yearly.increments,
+        yearly.covered_from,
+        yearly.covered_through,
+        (extract(year from age(yearly.covered_through + 1, yearly.covered_from)) * 12
+            + extract(month from age(yearly.covered_through + 1, yearly.covered_from)))::integer
+            as months_covered,
+        yearly.has_cumulative_decrease
+
+    from yearly
+    left join admin_units
+        on yearly.reporting_unit_code = admin_units.admin_unit_code
+        and yearly.covered_through between admin_units.valid_from
+            and coalesce(admin_units.valid_to, 'infinity'::date)
+
+)
+
+select * from final
