@@ -9,10 +9,11 @@ October–November. Deterministic for a given seed: the same call writes byte-id
 from __future__ import annotations
 
 import csv
+import os
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from nhandao import reference
@@ -128,6 +129,17 @@ def write_csv(path: Path, figures: list[Figure]) -> None:
         writer.writerows(figure.row() for figure in figures)
 
 
+def _stamp_sent(path: Path, seed: int, unit_code: str, year: int, month: int) -> None:
+    """Give the file the day the district sent it: most by the 10th of next month, some late."""
+    rng = random.Random(f"{seed}:{unit_code}:{year}:{month}:sent")
+    days = rng.randint(1, 9) if rng.random() < 0.85 else rng.randint(11, 40)
+    sent = datetime(year + (month == 12), month % 12 + 1, 1, 9, tzinfo=UTC) + timedelta(
+        days=days - 1, hours=rng.randint(0, 8)
+    )
+    sent = min(sent, datetime.now(UTC))
+    os.utime(path, (sent.timestamp(), sent.timestamp()))
+
+
 def generate_province(province_code: str, years: range, out_dir: Path, seed: int = 1) -> list[Path]:
     """Write one CSV per district per month for the province; return the paths written."""
     units = reference.admin_units()
@@ -144,6 +156,7 @@ def generate_province(province_code: str, years: range, out_dir: Path, seed: int
                     continue
                 path = out_dir / f"{province_code}-{district.code}-{month_code(year, month)}.csv"
                 write_csv(path, figures)
+                _stamp_sent(path, seed, district.code, year, month)
                 written.append(path)
     return written
 

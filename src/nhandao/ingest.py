@@ -20,7 +20,7 @@ import io
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import psycopg
@@ -527,6 +527,7 @@ class Fingerprint:
     sha256: str
     size: int
     encoding: str  # utf-8, utf-8-sig, utf-16, cp1258 or binary
+    submitted_at: datetime  # when the file landed: its modification time
 
 
 def fingerprint(path: Path) -> Fingerprint:
@@ -553,7 +554,8 @@ def fingerprint(path: Path) -> Fingerprint:
         encoding = "utf-8"
     else:
         encoding = "cp1258"
-    return Fingerprint(digest.hexdigest(), size, encoding)
+    modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
+    return Fingerprint(digest.hexdigest(), size, encoding, modified)
 
 
 def sha256_of(path: Path) -> str:
@@ -877,8 +879,16 @@ def _record_rejected_file(
     with conn.transaction():
         file_id = conn.execute(
             "insert into raw.submission_files (file_name, sha256, size_bytes, source_format,"
-            " encoding, status) values (%s, %s, %s, %s, %s, 'rejected') returning file_id",
-            (path.name, print_.sha256, print_.size, _format_of(path), print_.encoding),
+            " encoding, submitted_at, status) values (%s, %s, %s, %s, %s, %s, 'rejected')"
+            " returning file_id",
+            (
+                path.name,
+                print_.sha256,
+                print_.size,
+                _format_of(path),
+                print_.encoding,
+                print_.submitted_at,
+            ),
         ).fetchone()[0]
         if error.row_problems:
             with conn.cursor() as cur:
@@ -971,8 +981,9 @@ def _load(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestRe
                 _raise_first_problem(cur, path)
             file_id = cur.execute(
                 "insert into raw.submission_files (file_name, sha256, size_bytes, source_format,"
-                " encoding, submitting_unit_code, status, row_count, rejected_row_count)"
-                " values (%s, %s, %s, %s, %s, %s, 'loaded', %s, %s) returning file_id",
+                " encoding, submitting_unit_code, submitted_at, status, row_count,"
+                " rejected_row_count) values (%s, %s, %s, %s, %s, %s, %s, 'loaded', %s, %s)"
+                " returning file_id",
                 (
                     path.name,
                     print_.sha256,
@@ -980,6 +991,7 @@ def _load(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestRe
                     file_format,
                     print_.encoding,
                     submitting_unit,
+                    print_.submitted_at,
                     total - bad,
                     bad,
                 ),

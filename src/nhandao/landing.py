@@ -8,6 +8,7 @@ with the same name never overwrite each other, with its rejection report beside 
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -48,6 +49,10 @@ def local_copy(item) -> Iterator[Path]:
         local = Path(tmp) / item.name
         with item.open("rb") as src, open(local, "wb") as dst:
             shutil.copyfileobj(src, dst, ingest.COPY_CHUNK)
+        modified = item.stat().get("mtime") or item.stat().get("LastModified")
+        if modified is not None:  # keep when the object landed: timeliness is judged on it
+            stamp = modified.timestamp() if hasattr(modified, "timestamp") else float(modified)
+            os.utime(local, (stamp, stamp))
         yield local
 
 

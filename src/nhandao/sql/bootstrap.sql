@@ -86,6 +86,8 @@ create table if not exists monitoring.publications (
 -- warehouses.
 alter table raw.submission_files add column if not exists submitting_unit_code text;
 alter table raw.submission_files add column if not exists encoding text;
+-- when the file landed (its modification time in the landing zone): timeliness is judged on it
+alter table raw.submission_files add column if not exists submitted_at timestamptz;
 alter table raw.submission_rows drop constraint if exists submission_rows_pkey;
 alter table raw.submission_rows drop constraint if exists submission_rows_file_id_fkey;
 alter table raw.submission_rows add column if not exists record_number bigint;

@@ -19,6 +19,7 @@ final as (
         status,
         row_count,
         rejected_row_count,
+        coalesce(submitted_at, loaded_at) as submitted_at,
         loaded_at
 
     from source
