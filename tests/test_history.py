@@ -17,9 +17,19 @@ REPORT = Path(__file__).parent / "data" / "hai_chau_2019.csv"
 
 
 @pytest.fixture(scope="module")
-def built(module_warehouse_url, manifest):
+def built(module_warehouse_url, manifest, tmp_path_factory):
     [result] = ingest.ingest_paths([REPORT], module_warehouse_url)
     assert (result.status, result.rows_loaded, result.rows_rejected) == ("loaded", 14, 0)
+    # the province's targets for 2019, as a target file (the second row is not a yearly target)
+    targets = tmp_path_factory.mktemp("targets") / "48-targets-2019.csv"
+    targets.write_text(
+        ",".join(ingest.TARGET_COLUMNS) + "\n"
+        "492,Quận Hải Châu,2019,blood_units,280,Kế hoạch năm 2019\n"
+        "492,Quận Hải Châu,2019M06,gift_packages,5.000,\n",
+        encoding="utf-8",
+    )
+    [result] = ingest.ingest_paths([targets], module_warehouse_url)
+    assert (result.status, result.rows_loaded, result.rows_rejected) == ("loaded", 1, 1)
     dbt.run(["build", "--quiet"], module_warehouse_url)
     return module_warehouse_url
 
@@ -103,3 +113,42 @@ def test_the_district_rolls_up_to_todays_province(built):
         Decimal("3000000000"),
         "lower_bound",
     )
+
+
+def test_the_scorecard_takes_the_districts_own_total(built):
+    """Hải Châu reported 1.085 blood units itself: that is its total, Hòa Thuận Tây's 133
+    are part of it, not added to it. Attainment is recomputed against the loaded target."""
+    scorecard = rows(
+        built,
+        "select indicator_code, total, qualifier, reporting_units, target, target_source,"
+        " attainment_pct, rank_in_province, units_ranked from audit.mart_unit_scorecard"
+        " where admin_unit_code = '492' and year = 2019 and indicator_code in"
+        " ('blood_units', 'aid_value_vnd') order by indicator_code",
+    )
+    assert scorecard == [
+        # the demo seed's target (seeds/targets.csv), as no target file names this one
+        (
+            "aid_value_vnd",
+            Decimal("3000000000"),
+            "lower_bound",
+            1,
+            Decimal("2800000000"),
+            "seed",
+            Decimal("107.1"),
+            1,
+            1,
+        ),
+        (
+            "blood_units",
+            Decimal("1085"),
+            "exact",
+            1,
+            Decimal("280"),
+            "submitted",
+            Decimal("387.5"),
+            1,
+            1,
+        ),
+    ]
+    assert rows(built, "select reason_code from raw.rejections") == [("target_not_yearly",)]
+    assert rows(built, "select count(*) from audit.fct_blood_units where value = 280") == [(0,)]

@@ -31,6 +31,24 @@ from nhandao.periods import PERIOD_PATTERN, parse_period
 from nhandao.text import unit_name_key
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
+# Targets the level above assigns, per unit, year and indicator, as a file of their own.
+TARGET_COLUMNS = [
+    "reporting_unit_code",
+    "reporting_unit_name",
+    "year",
+    "indicator_code",
+    "target",
+    "note",
+]
+# ...read into the same table as figures: the year is the period, the target the value.
+TARGET_INCOMING_COLUMNS = [
+    "reporting_unit_code",
+    "reporting_unit_name",
+    "period",
+    "indicator_code",
+    "value",
+    "note",
+]
 EXCEL_SUFFIXES = (".xlsx",)
 QUALIFIERS = ("exact", "lower_bound", "approximate")
 COPY_CHUNK = 1 << 20
@@ -77,6 +95,10 @@ REASONS: dict[str, tuple[str, str]] = {
         "Period '%s' is not valid (valid examples: 2024, 2024S1, 2024Q3, 2024M09, 2024YTD09)",
     ),
     "future_period": ("Kỳ báo cáo '%s' chưa bắt đầu", "Period '%s' has not started yet"),
+    "target_not_yearly": (
+        "Chỉ tiêu kế hoạch giao theo năm: '%s' không phải là một năm",
+        "Targets are set per year: '%s' is not a year",
+    ),
     "unknown_indicator": (
         "Chỉ tiêu '%s' không có trong danh mục",
         "Indicator '%s' is not in the list of indicators",
@@ -154,7 +176,8 @@ ROW_CHECKS: list[tuple[str, str, str]] = [
     ),
     ("missing_value", "period", "period is null"),
     ("invalid_period", "period", "period is not null and not period_valid"),
-    ("future_period", "period", "period_start > %(today)s"),
+    ("future_period", "period", "not %(targets)s and period_start > %(today)s"),
+    ("target_not_yearly", "period", "%(targets)s and period_valid and length(period) <> 4"),
     ("missing_value", "indicator_code", "indicator_given is null"),
     ("unknown_indicator", "indicator_code", "indicator_given is not null and not indicator_known"),
     ("missing_value", "value", "value_given is null"),
@@ -595,7 +618,12 @@ def _read_csv_header(path: Path, encoding: str) -> tuple[list[str], str]:
     return [unicodedata.normalize("NFC", n).strip().lower() for n in names], delimiter
 
 
-def _check_csv_header(path: Path, header: list[str]) -> None:
+def _check_csv_header(path: Path, header: list[str]) -> str:
+    """The kind of submission the header announces: figures (format v1) or targets."""
+    if header == COLUMNS:
+        return "figures"
+    if header == TARGET_COLUMNS:
+        return "targets"
     if header != COLUMNS:
         missing = [c for c in COLUMNS if c not in header]
         extra = [c for c in header if c not in COLUMNS]
@@ -609,7 +637,11 @@ def _check_csv_header(path: Path, header: list[str]) -> None:
             if part
         )
         raise SubmissionError(
-            path.name, "wrong_columns", f"{detail} (expected: {','.join(COLUMNS)})", row=1
+            path.name,
+            "wrong_columns",
+            f"{detail} (expected: {','.join(COLUMNS)}; or, for targets:"
+            f" {','.join(TARGET_COLUMNS)})",
+            row=1,
         )
 
 
@@ -632,11 +664,14 @@ def _utf8_blocks(path: Path, encoding: str) -> Iterator[bytes]:
         yield unicodedata.normalize("NFC", "".join(buffer)).encode("utf-8")
 
 
-def _copy_csv(cur: psycopg.Cursor, path: Path, encoding: str, delimiter: str) -> None:
+def _copy_csv(
+    cur: psycopg.Cursor, path: Path, encoding: str, delimiter: str, kind: str = "figures"
+) -> None:
     options = "format csv, header true, encoding 'UTF8'"
     if delimiter == "\t":
         options += ", delimiter E'\\t'"
-    sql = f"copy incoming ({', '.join(COLUMNS)}) from stdin with ({options})"
+    columns = COLUMNS if kind == "figures" else TARGET_INCOMING_COLUMNS
+    sql = f"copy incoming ({', '.join(columns)}) from stdin with ({options})"
     with cur.copy(sql) as copy:
         for block in _utf8_blocks(path, encoding):
             copy.write(block)
@@ -828,13 +863,18 @@ def _csv_scope(cur: psycopg.Cursor) -> tuple[list[str] | None, str | None]:
     return scope, submitting_unit
 
 
-def _find_problems(cur: psycopg.Cursor, scope: list[str] | None) -> None:
+def _find_problems(cur: psycopg.Cursor, scope: list[str] | None, targets: bool = False) -> None:
     """Read every row (temp table `parsed`) and list its problems (temp table `problems`)."""
     cur.execute(NAME_MATCHES_SQL, {"scope": scope, "period_pattern": PERIOD_PATTERN})
     cur.execute("analyze name_matches")
     cur.execute(
         PARSE_SQL,
-        {"period_pattern": PERIOD_PATTERN, "today": date.today(), "qualifiers": list(QUALIFIERS)},
+        {
+            "period_pattern": PERIOD_PATTERN,
+            "today": date.today(),
+            "qualifiers": list(QUALIFIERS),
+            "targets": targets,
+        },
     )
     cur.execute(PROBLEMS_SQL)
     cur.execute(DUPLICATES_SQL)
@@ -950,9 +990,10 @@ def ingest_file(conn: psycopg.Connection, path: Path, write_report: bool = True)
 
 def _load(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestResult:
     file_format = _format_of(path)
+    kind = "figures"
     if file_format == "csv":
         header, delimiter = _read_csv_header(path, print_.encoding)
-        _check_csv_header(path, header)
+        kind = _check_csv_header(path, header)
         excel_content = None
     elif file_format == "xlsx":
         excel_content = _read_excel(path)
@@ -966,13 +1007,13 @@ def _load(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestRe
                 f" {', '.join(f'{c} text' for c in COLUMNS)}) on commit drop"
             )
             if excel_content is None:
-                _copy_csv(cur, path, print_.encoding, delimiter)
+                _copy_csv(cur, path, print_.encoding, delimiter, kind)
                 scope, submitting_unit = _csv_scope(cur)
             else:
                 _copy_rows(cur, excel_content.rows)
                 scope = excel_content.scope
                 submitting_unit = excel_content.submitting_unit_code
-            _find_problems(cur, scope)
+            _find_problems(cur, scope, targets=kind == "targets")
             total, bad = cur.execute(
                 "select (select count(*) from parsed),"
                 " (select count(distinct record_number) from problems)"
@@ -981,9 +1022,9 @@ def _load(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestRe
                 _raise_first_problem(cur, path)
             file_id = cur.execute(
                 "insert into raw.submission_files (file_name, sha256, size_bytes, source_format,"
-                " encoding, submitting_unit_code, submitted_at, status, row_count,"
-                " rejected_row_count) values (%s, %s, %s, %s, %s, %s, %s, 'loaded', %s, %s)"
-                " returning file_id",
+                " encoding, submitting_unit_code, submitted_at, submission_kind, status,"
+                " row_count, rejected_row_count)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, 'loaded', %s, %s) returning file_id",
                 (
                     path.name,
                     print_.sha256,
@@ -992,6 +1033,7 @@ def _load(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestRe
                     print_.encoding,
                     submitting_unit,
                     print_.submitted_at,
+                    kind,
                     total - bad,
                     bad,
                 ),

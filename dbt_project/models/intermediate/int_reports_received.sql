@@ -14,7 +14,7 @@ submission_rows as (
 submission_files as (
 
     select * from {{ ref('stg_raw__submission_files') }}
-    where status = 'loaded'
+    where status = 'loaded' and submission_kind = 'figures'
 
 ),
 

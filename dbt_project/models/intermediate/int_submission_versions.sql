@@ -30,7 +30,7 @@ versions as (
     from submission_rows
     inner join submission_files
         on submission_rows.submission_file_id = submission_files.submission_file_id
-    where submission_files.status = 'loaded'
+    where submission_files.status = 'loaded' and submission_files.submission_kind = 'figures'
 
 ),
 

@@ -88,6 +88,9 @@ alter table raw.submission_files add column if not exists submitting_unit_code t
 alter table raw.submission_files add column if not exists encoding text;
 -- when the file landed (its modification time in the landing zone): timeliness is judged on it
 alter table raw.submission_files add column if not exists submitted_at timestamptz;
+-- figures (format v1, the Excel form) or targets (the level above's plan per unit and year)
+alter table raw.submission_files add column if not exists submission_kind text not null
+    default 'figures';
 alter table raw.submission_rows drop constraint if exists submission_rows_pkey;
 alter table raw.submission_rows drop constraint if exists submission_rows_file_id_fkey;
 alter table raw.submission_rows add column if not exists record_number bigint;

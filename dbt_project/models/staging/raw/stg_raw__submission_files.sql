@@ -16,6 +16,7 @@ final as (
         source_format,
         encoding,
         submitting_unit_code,
+        submission_kind,
         status,
         row_count,
         rejected_row_count,
