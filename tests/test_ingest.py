@@ -510,3 +510,20 @@ def test_units_are_read_on_the_map_of_the_period(warehouse_url, tmp_path):
     assert rows(
         warehouse_url, "select row_number, value_seen, reason_code from raw.rejections"
     ) == [(6, "20245", "unit_not_in_period")]
+
+
+def test_campaign_periods_come_from_the_reporting_calendar(warehouse_url, tmp_path):
+    text = "\n".join(
+        [
+            HEADER,
+            f"{WARD},2024TET,gift_packages,550,,tet,Tết Giáp Thìn",
+            "492,Quận Hải Châu,2024HTD,blood_units,1.085,,blood_donation,Hành trình đỏ",
+            f"{WARD},2040TET,gift_packages,5,,tet,",
+            f"{WARD},2024FOO,gift_packages,5,,tet,",
+        ]
+    )
+    [result] = ingest.ingest_paths([write(tmp_path / "campaigns.csv", text)], warehouse_url)
+    assert (result.rows_loaded, result.rows_rejected) == (2, 2)
+    assert rows(
+        warehouse_url, "select value_seen, reason_code from raw.rejections order by row_number"
+    ) == [("2040TET", "invalid_period"), ("2024FOO", "invalid_period")]

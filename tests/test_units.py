@@ -19,6 +19,8 @@ from nhandao.text import fold
         ("2024M02", "month", date(2024, 2, 1), date(2024, 2, 29)),
         ("2023M12", "month", date(2023, 12, 1), date(2023, 12, 31)),
         ("2024YTD09", "ytd", date(2024, 1, 1), date(2024, 9, 30)),
+        ("2024TET", "campaign", date(2023, 12, 27), date(2024, 2, 24)),  # Tết on 10 Feb 2024
+        ("2025NHANDAO", "campaign", date(2025, 5, 1), date(2025, 5, 31)),
     ],
 )
 def test_periods(code, period_type, start, end):
@@ -26,7 +28,9 @@ def test_periods(code, period_type, start, end):
     assert (period.period_type, period.start, period.end) == (period_type, start, end)
 
 
-@pytest.mark.parametrize("code", ["2024M13", "2024Q5", "24M01", "2024-09", "2024YTD00", ""])
+@pytest.mark.parametrize(
+    "code", ["2024M13", "2024Q5", "24M01", "2024-09", "2024YTD00", "", "2040TET", "2024FOO"]
+)
 def test_bad_periods(code):
     with pytest.raises(ValueError):
         parse_period(code)

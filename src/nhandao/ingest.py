@@ -162,7 +162,8 @@ ROW_CHECKS: list[tuple[str, str, str]] = [
     (
         "unit_not_in_period",
         "reporting_unit_code",
-        "unit_code_known and period_valid and unit_by_code is null and period_start <= %(today)s",
+        "unit_code_known and period_end is not null and unit_by_code is null"
+        " and period_start <= %(today)s",
     ),
     (
         "unknown_unit_name",
@@ -176,6 +177,7 @@ ROW_CHECKS: list[tuple[str, str, str]] = [
     ),
     ("missing_value", "period", "period is null"),
     ("invalid_period", "period", "period is not null and not period_valid"),
+    ("invalid_period", "period", "period_valid and period_end is null"),  # a campaign unknown
     ("future_period", "period", "not %(targets)s and period_start > %(today)s"),
     ("target_not_yearly", "period", "%(targets)s and period_valid and length(period) <> 4"),
     ("missing_value", "indicator_code", "indicator_given is null"),
@@ -236,7 +238,8 @@ def period_end_sql(period: str) -> str:
         when 'Q' then {month_end.format(y=year, m=f"right({period}, 1)::int * 3")}
         when 'S' then {month_end.format(y=year, m=f"right({period}, 1)::int * 6")}
         when 'Y' then {month_end.format(y=year, m=f"right({period}, 2)::int")}
-        else make_date({year}, 12, 31) end)::date"""
+        when '' then make_date({year}, 12, 31)
+        else (select end_date from ref_campaigns where period_code = {period}) end)::date"""
 
 
 # Unit names given without a code (their own names or older ones), matched once per distinct name
@@ -378,11 +381,14 @@ numbers as (
         digits ~ '^-\\s*[0-9]' as is_negative,
         digits ~ '^[0-9]+\\.[0-9]+$' and not allows_fraction
             and digits !~ '^[0-9]{{1,3}}\\.[0-9]{{3}}$' as is_ambiguous,
-        case when period_valid then make_date(left(period, 4)::int, case substr(period, 5, 1)
-            when 'M' then right(period, 2)::int
-            when 'Q' then right(period, 1)::int * 3 - 2
-            when 'S' then right(period, 1)::int * 6 - 5
-            else 1 end, 1) end as period_start
+        case when period_valid then case substr(period, 5, 1)
+            when 'M' then make_date(left(period, 4)::int, right(period, 2)::int, 1)
+            when 'Q' then make_date(left(period, 4)::int, right(period, 1)::int * 3 - 2, 1)
+            when 'S' then make_date(left(period, 4)::int, right(period, 1)::int * 6 - 5, 1)
+            when 'Y' then make_date(left(period, 4)::int, 1, 1)
+            when '' then make_date(left(period, 4)::int, 1, 1)
+            else (select start_date from ref_campaigns where period_code = period)
+            end end as period_start
     from looked_up
     offset 0
 
@@ -807,6 +813,14 @@ def prepare_session(conn: psycopg.Connection) -> None:
                 (i.code, i.measure_unit, i.allows_fraction, i.max_value)
                 for i in reference.indicators().values()
             ],
+        )
+        cur.execute(
+            "create temp table ref_campaigns (period_code text primary key, start_date date,"
+            " end_date date)"
+        )
+        cur.executemany(
+            "insert into ref_campaigns values (%s, %s, %s)",
+            [(c.code, c.start, c.end) for c in reference.campaign_periods()],
         )
         cur.execute("create temp table ref_programs (program_code text primary key)")
         cur.executemany(

@@ -1,4 +1,5 @@
-"""Reporting periods: `2024`, `2024S1`, `2024Q3`, `2024M09`, `2024YTD09`."""
+"""Reporting periods: `2024`, `2024S1`, `2024Q3`, `2024M09`, `2024YTD09`, and campaigns from
+the reporting calendar (seeds/reporting_calendar.csv): `2024TET`, `2024NHANDAO`, `2024HTD`."""
 
 from __future__ import annotations
 
@@ -6,14 +7,19 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-PERIOD_PATTERN = r"^(\d{4})(?:S([12])|Q([1-4])|M(0[1-9]|1[0-2])|YTD(0[1-9]|1[0-2]))?$"
+CAMPAIGNS = ("TET", "NHANDAO", "HTD")
+PERIOD_PATTERN = (
+    r"^(\d{4})(?:S([12])|Q([1-4])|M(0[1-9]|1[0-2])|YTD(0[1-9]|1[0-2])|("
+    + "|".join(CAMPAIGNS)
+    + r"))?$"
+)
 _PERIOD = re.compile(PERIOD_PATTERN)
 
 
 @dataclass(frozen=True)
 class Period:
     code: str
-    period_type: str  # year, half, quarter, month, ytd
+    period_type: str  # year, half, quarter, month, ytd, campaign
     start: date
     end: date
 
@@ -41,8 +47,19 @@ def parse_period(code: str) -> Period:
         return Period(code, "month", date(year, month, 1), _month_end(year, month))
     if match[5]:
         return Period(code, "ytd", date(year, 1, 1), _month_end(year, int(match[5])))
+    if match[6]:
+        return _campaign(code)
     return Period(code, "year", date(year, 1, 1), date(year, 12, 31))
 
 
 def month_code(year: int, month: int) -> str:
     return f"{year}M{month:02d}"
+
+
+def _campaign(code: str) -> Period:
+    from nhandao import reference
+
+    found = next((p for p in reference.campaign_periods() if p.code == code), None)
+    if found is None:
+        raise ValueError(f"campaign period {code!r} is not in the reporting calendar")
+    return found

@@ -134,3 +134,20 @@ def admin_unit_aliases(seeds_dir: Path | None = None) -> tuple[Alias, ...]:
     """Older names units are still called by (e.g. Bình Hiên for Phước Ninh, 20242)."""
     rows = _rows((seeds_dir or settings.seeds_dir()) / "admin_unit_aliases.csv")
     return tuple(Alias(row["admin_unit_code"], row["alias_ascii"], row["map"]) for row in rows)
+
+
+@cache
+def campaign_periods(seeds_dir: Path | None = None) -> tuple:
+    """Campaign periods of the reporting calendar (2024TET, 2024NHANDAO, 2024HTD, …)."""
+    from nhandao.periods import Period
+
+    rows = _rows((seeds_dir or settings.seeds_dir()) / "reporting_calendar.csv")
+    return tuple(
+        Period(
+            row["period_code"],
+            "campaign",
+            date.fromisoformat(row["start_date"]),
+            date.fromisoformat(row["end_date"]),
+        )
+        for row in rows
+    )

@@ -1,7 +1,15 @@
--- Every reporting period from 2015 to 2035: years, halves, quarters, months and year-to-date
--- (January to the named month). Period codes are those of submission format v1.
+-- Every reporting period from 2015 to 2035: years, halves, quarters, months, year-to-date
+-- (January to the named month), and the campaigns of the reporting calendar (2024TET, the Tết
+-- campaign; 2024NHANDAO, Humanitarian Month; 2024HTD, the Hành trình đỏ blood drives). Period
+-- codes are those submissions use.
 
 with
+
+calendar as (
+
+    select * from {{ ref('reporting_calendar') }}
+
+),
 
 years as (
 
@@ -95,6 +103,21 @@ dated as (
 
 ),
 
+campaigns as (
+
+    select
+        period_code,
+        'campaign' as period_type,
+        left(period_code, 4)::integer as year,
+        start_date::date as start_date,
+        end_date::date as end_date,
+        null::integer as months_covered,
+        false as is_cumulative
+
+    from calendar
+
+),
+
 unknown_member as (
 
     select
@@ -111,6 +134,8 @@ unknown_member as (
 final as (
 
     select * from dated
+    union all
+    select * from campaigns
     union all
     select * from unknown_member
 
