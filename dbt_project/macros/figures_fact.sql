@@ -62,8 +62,7 @@ final as (
         on figures.period_code = periods.period_code
     left join admin_units
         on figures.reporting_unit_code = admin_units.admin_unit_code
-        and periods.end_date between admin_units.valid_from
-            and coalesce(admin_units.valid_to, 'infinity'::date)
+        and {{ valid_on('admin_units', 'periods.end_date') }}
     left join programs
         on figures.program_code = programs.program_code
     where indicators.fact_name = '{{ fact_name }}'

@@ -52,8 +52,7 @@ reported_units as (
         on figures.period_code = periods.period_code
     inner join admin_units
         on figures.reporting_unit_code = admin_units.admin_unit_code
-        and periods.end_date between admin_units.valid_from
-            and coalesce(admin_units.valid_to, 'infinity'::date)
+        and {{ valid_on('admin_units', 'periods.end_date') }}
 
 ),
 
@@ -91,13 +90,11 @@ final as (
     from obligations
     inner join periods
         on periods.period_type = obligations.period_type
-        and periods.end_date between obligations.valid_from
-            and coalesce(obligations.valid_to, 'infinity'::date)
+        and {{ valid_on('obligations', 'periods.end_date') }}
     inner join admin_units
         on admin_units.admin_level = obligations.admin_level
         and admin_units.is_current = (obligations.map = '2025')
-        and periods.end_date between admin_units.valid_from
-            and coalesce(admin_units.valid_to, 'infinity'::date)
+        and {{ valid_on('admin_units', 'periods.end_date') }}
     inner join reporting_provinces
         on admin_units.is_current = reporting_provinces.is_current
         and admin_units.province_code = reporting_provinces.province_code

@@ -64,8 +64,7 @@ by_reporter as (
     from reported
     inner join admin_units as units
         on reported.reporting_unit_code = units.admin_unit_code
-        and reported.period_end_date between units.valid_from
-            and coalesce(units.valid_to, 'infinity'::date)
+        and {{ valid_on('units', 'reported.period_end_date') }}
 
 ),
 
@@ -80,8 +79,7 @@ final as (
     from by_reporter
     inner join admin_units as reporters
         on by_reporter.reporter_code = reporters.admin_unit_code
-        and by_reporter.period_end_date between reporters.valid_from
-            and coalesce(reporters.valid_to, 'infinity'::date)
+        and {{ valid_on('reporters', 'by_reporter.period_end_date') }}
     group by reporters.admin_unit_id, by_reporter.period_code
 
 )

@@ -16,37 +16,35 @@ submission_rows as (
 
 ),
 
-new_figures as (
+-- the figures of both versions of each submission: this one (new) and the one before (old)
+both_versions as (
 
     select
         versions.*,
         submission_rows.indicator_code,
         submission_rows.value,
-        submission_rows.qualifier
+        submission_rows.qualifier,
+        submission_rows.submission_file_id = versions.submission_file_id as is_new
 
     from versions
     inner join submission_rows
-        on submission_rows.submission_file_id = versions.submission_file_id
+        on submission_rows.submission_file_id
+            in (versions.submission_file_id, versions.previous_file_id)
         and submission_rows.reporting_unit_code = versions.reporting_unit_code
         and submission_rows.period_code = versions.period_code
         and submission_rows.program_code = versions.program_code
 
 ),
 
+new_figures as (
+
+    select * from both_versions where is_new
+
+),
+
 old_figures as (
 
-    select
-        versions.*,
-        submission_rows.indicator_code,
-        submission_rows.value,
-        submission_rows.qualifier
-
-    from versions
-    inner join submission_rows
-        on submission_rows.submission_file_id = versions.previous_file_id
-        and submission_rows.reporting_unit_code = versions.reporting_unit_code
-        and submission_rows.period_code = versions.period_code
-        and submission_rows.program_code = versions.program_code
+    select * from both_versions where not is_new
 
 ),
 

@@ -63,8 +63,7 @@ final as (
     from yearly
     left join admin_units
         on yearly.reporting_unit_code = admin_units.admin_unit_code
-        and yearly.covered_through between admin_units.valid_from
-            and coalesce(admin_units.valid_to, 'infinity'::date)
+        and {{ valid_on('admin_units', 'yearly.covered_through') }}
 
 )
 
