@@ -118,6 +118,16 @@ def _validation_definition(context, datasource, suite_dict: dict, schema: str):
     )
 
 
+def _exception_message(item) -> str | None:
+    """The error an expectation raised, if it raised one (GX keeps it beside the result)."""
+    info = getattr(item, "exception_info", None) or {}
+    candidates = [info, *(v for v in info.values() if isinstance(v, dict))]
+    for candidate in candidates:
+        if candidate.get("raised_exception") and candidate.get("exception_message"):
+            return str(candidate["exception_message"])[:500]
+    return None
+
+
 def _outcomes(checkpoint_result) -> list[ExpectationOutcome]:
     outcomes = []
     for validation in checkpoint_result.run_results.values():
@@ -125,6 +135,9 @@ def _outcomes(checkpoint_result) -> list[ExpectationOutcome]:
         for item in validation.results:
             config = item.expectation_config
             observed = item.result.get("observed_value")
+            error = _exception_message(item)
+            if error:  # an expectation that could not be evaluated fails, and says why
+                observed = f"error: {error}"
             outcomes.append(
                 ExpectationOutcome(
                     suite_name=suite_name,

@@ -65,18 +65,30 @@ def _qualified(rng: random.Random, value: float, step: int) -> tuple[float, str]
     return float(value), "exact"
 
 
-def _ward_figures(rng: random.Random, ward, period: str, month: int) -> Iterator[Figure]:
-    campaigns = [("general", rng.randint(3, 30), (250_000, 600_000))]
+def _size(seed: int, unit_code: str) -> float:
+    """A unit's lasting size: a large ward gives more every year than a small one."""
+    return random.Random(f"{seed}:{unit_code}:size").uniform(0.5, 2.0)
+
+
+def _around(rng: random.Random, base: float, size: float) -> int:
+    """A month's count: the unit's usual level, give or take a quarter."""
+    return max(1, round(base * size * rng.uniform(0.75, 1.25)))
+
+
+def _ward_figures(
+    rng: random.Random, ward, period: str, month: int, size: float
+) -> Iterator[Figure]:
+    campaigns = [("general", _around(rng, 15, size), (250_000, 600_000))]
     if month in (1, 2):
-        campaigns.append(("tet", rng.randint(40, 250), (400_000, 1_000_000)))
+        campaigns.append(("tet", _around(rng, 130, size), (400_000, 1_000_000)))
     if month == 5:
-        campaigns.append(("humanitarian_month", rng.randint(15, 90), (300_000, 800_000)))
+        campaigns.append(("humanitarian_month", _around(rng, 50, size), (300_000, 800_000)))
     for program, packages, (low, high) in campaigns:
         per_package = rng.randrange(low, high, 50_000)
         yield Figure(ward, period, "gift_packages", packages, "exact", program)
         value, qualifier = _qualified(rng, packages * per_package, 1_000_000)
         yield Figure(ward, period, "aid_value_vnd", value, qualifier, program)
-        households = rng.randint(0, 4) if program == "general" else rng.randint(2, 12)
+        households = _around(rng, 2 if program == "general" else 6, size)
         yield Figure(ward, period, "households_supported", households, "exact", program)
         beneficiaries, qualifier = _qualified(rng, packages + households * 4, 10)
         yield Figure(ward, period, "beneficiaries", beneficiaries, qualifier, program)
@@ -96,9 +108,11 @@ def _ward_figures(rng: random.Random, ward, period: str, month: int) -> Iterator
         yield Figure(ward, period, "houses_built", 1, "exact", "general", "Nhà chữ thập đỏ")
 
 
-def _district_figures(rng: random.Random, district, period: str, month: int) -> Iterator[Figure]:
+def _district_figures(
+    rng: random.Random, district, period: str, month: int, size: float
+) -> Iterator[Figure]:
     drives = rng.randint(1, 2) + (2 if month in (1, 2) else 0) + (2 if month in (6, 7) else 0)
-    units = sum(rng.randint(120, 420) for _ in range(drives))
+    units = sum(_around(rng, 270, size) for _ in range(drives))
     note = {1: "Lễ hội Xuân hồng", 2: "Lễ hội Xuân hồng", 6: "Hành trình đỏ", 7: "Hành trình đỏ"}
     yield Figure(
         district, period, "blood_drives", drives, "exact", "blood_donation", note.get(month, "")
@@ -106,7 +120,7 @@ def _district_figures(rng: random.Random, district, period: str, month: int) -> 
     yield Figure(district, period, "blood_units", units, "exact", "blood_donation")
     donors, qualifier = _qualified(rng, round(units * rng.uniform(1.02, 1.12)), 100)
     yield Figure(district, period, "blood_donors", donors, qualifier, "blood_donation")
-    raised = rng.randrange(20, 150) * 1_000_000 * (4 if month in (10, 11) else 1)
+    raised = _around(rng, 80, size) * 1_000_000 * (4 if month in (10, 11) else 1)
     value, qualifier = _qualified(rng, raised, 10_000_000)
     yield Figure(district, period, "funds_raised_vnd", value, qualifier, "poverty_fund")
 
@@ -116,9 +130,9 @@ def district_month(seed: int, district, year: int, month: int) -> list[Figure]:
     rng = random.Random(f"{seed}:{district.code}:{year}:{month}")
     period = month_code(year, month)
     first_day = date(year, month, 1)
-    figures = list(_district_figures(rng, district, period, month))
+    figures = list(_district_figures(rng, district, period, month, _size(seed, district.code)))
     for ward in reference.children(district.code, first_day):
-        figures.extend(_ward_figures(rng, ward, period, month))
+        figures.extend(_ward_figures(rng, ward, period, month, _size(seed, ward.code)))
     return figures
 
 

@@ -57,7 +57,8 @@ placed as (
         end as qualifier,
         case
             when bool_or(is_own) then count(*) filter (where is_own) else count(*)
-        end::integer as reporting_units
+        end::integer as reporting_units,
+        sum(total) filter (where not is_own) as parts_total
 {% endset %}
 
 ward_totals as (
@@ -149,6 +150,7 @@ scored as (
         rolled_up.total,
         rolled_up.qualifier,
         rolled_up.reporting_units,
+        rolled_up.parts_total,
         targets.target,
         targets.target_source,
         round(100 * rolled_up.total / nullif(targets.target, 0), 1) as attainment_pct,

@@ -1,0 +1,84 @@
+"""The gate's rules on five years of Đà Nẵng's figures: warnings are recorded, not blocking."""
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import rows
+
+from nhandao import dbt, gate, generate, ingest, settings
+
+HEADER = ",".join(generate.COLUMNS)
+
+
+def suite_query(table: str, words: str) -> str:
+    suite = json.loads((settings.expectations_dir() / "suites" / f"marts.{table}.json").read_text())
+    [query] = [
+        e["kwargs"]["unexpected_rows_query"]
+        for e in suite["expectations"]
+        if words in e["meta"]["notes"]
+    ]
+    return query.replace("{batch}", f"audit.{table}")
+
+
+@pytest.fixture(scope="module")
+def gated(module_warehouse_url, manifest, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("danang")
+    files = generate.generate_province("48", range(2019, 2024), folder, seed=9)
+    odd = Path(folder) / "odd.csv"
+    odd.write_text(
+        "\n".join(
+            [
+                HEADER,
+                # a resubmission with extra digits: far beyond the ward's earlier Septembers
+                "20227,Phường Thanh Bình,2023M09,aid_value_vnd,990.000.000,,general,",
+                # 1.000 đồng for 10 gift packages: the value or the count is mistyped
+                "20230,Phường Thuận Phước,2023M09,gift_packages,10,,disaster_relief,",
+                "20230,Phường Thuận Phước,2023M09,aid_value_vnd,1.000,,disaster_relief,",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    results = ingest.ingest_paths([*files, odd], module_warehouse_url)
+    assert {r.status for r in results} == {"loaded"}
+    dbt.run(["build", "--quiet"], module_warehouse_url)
+    return module_warehouse_url, gate.run_gate(module_warehouse_url)
+
+
+def test_warnings_are_recorded_and_do_not_block(gated):
+    url, result = gated
+    assert result.passed
+    assert not result.blocking_failures
+    warned = {(o.suite_name, (o.notes or "")[:30]) for o in result.warnings}
+    assert ("marts.fct_aid_value", "A gift package is worth betwee") in warned
+    recorded = rows(
+        url,
+        "select count(*) from monitoring.gate_results where gate_run_id = %s"
+        " and severity = 'warning' and not success",
+        (result.gate_run_id,),
+    )
+    assert recorded == [(len(result.warnings),)]
+
+
+def test_the_per_package_rule_finds_the_mistyped_value(gated):
+    url, result = gated
+    flagged = rows(url, suite_query("fct_aid_value", "gift package is worth"))
+    assert [(r[2], r[6]) for r in flagged] == [("20230", "2023M09")]
+    [outcome] = [o for o in result.warnings if "gift package" in (o.notes or "")]
+    assert outcome.observed_value == "1"
+
+
+def test_the_history_rule_finds_the_extra_digit_but_not_the_tet_peak(gated):
+    url, result = gated
+    flagged = rows(url, suite_query("fct_aid_value", "same month of the unit's earlier years"))
+    keys = {(r[2], r[6], r[7]) for r in flagged}
+    assert ("20227", "2023M09", "general") in keys
+    # Tết months are compared with earlier Tết months: the peak itself is not an outlier
+    tet = rows(url, "select count(*) from audit.fct_aid_value where program_code = 'tet'")[0][0]
+    assert sum(1 for r in flagged if r[7] == "tet") < tet * 0.02
+    [outcome] = [
+        o
+        for o in result.outcomes
+        if o.suite_name == "marts.fct_aid_value" and "earlier years" in (o.notes or "")
+    ]
+    assert int(outcome.observed_value) == len(flagged)
