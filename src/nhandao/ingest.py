@@ -242,9 +242,36 @@ def period_end_sql(period: str) -> str:
         else (select end_date from ref_campaigns where period_code = {period}) end)::date"""
 
 
+def period_start_sql(period: str) -> str:
+    """SQL for the first day of a well-formed period code."""
+    year = f"left({period}, 4)::int"
+    return f"""(case substr({period}, 5, 1)
+        when 'M' then make_date({year}, right({period}, 2)::int, 1)
+        when 'Q' then make_date({year}, right({period}, 1)::int * 3 - 2, 1)
+        when 'S' then make_date({year}, right({period}, 1)::int * 6 - 5, 1)
+        when 'Y' then make_date({year}, 1, 1)
+        when '' then make_date({year}, 1, 1)
+        else (select start_date from ref_campaigns where period_code = {period}) end)"""
+
+
+# The periods a file names, each read once (a file of a million rows names a handful).
+PERIODS_SEEN_SQL = f"""
+create temp table periods_seen on commit drop as
+select
+    period,
+    period_valid,
+    case when period_valid then {period_end_sql("period")} end as period_end,
+    case when period_valid then {period_start_sql("period")} end as period_start
+from (
+    select period, coalesce(period ~ %(period_pattern)s, false) as period_valid
+    from (select distinct trim(period) as period from incoming) as distinct_periods
+) as periods
+"""
+
+
 # Unit names given without a code (their own names or older ones), matched once per distinct name
 # and period among the units of the file's scope that existed on the period's last day.
-NAME_MATCHES_SQL = f"""
+NAME_MATCHES_SQL = """
 create temp table name_matches on commit drop as
 select
     keys.name_key,
@@ -253,13 +280,15 @@ select
     min(units.code) as code,
     string_agg(distinct units.code || ' ' || units.name, '; ') as candidates
 from (
-    select distinct
-        raw.unit_name_key(trim(reporting_unit_name)) as name_key,
-        case when trim(period) ~ %(period_pattern)s then {period_end_sql("trim(period)")}
-            end as period_end
-    from incoming
-    where coalesce(trim(reporting_unit_code), '') = ''
-        and coalesce(trim(reporting_unit_name), '') <> ''
+    select distinct named.name_key, periods_seen.period_end
+    from (
+        select distinct raw.unit_name_key(trim(reporting_unit_name)) as name_key,
+            trim(period) as period
+        from incoming
+        where coalesce(trim(reporting_unit_code), '') = ''
+            and coalesce(trim(reporting_unit_name), '') <> ''
+    ) as named
+    inner join periods_seen on periods_seen.period = named.period
 ) as keys
 inner join ref_unit_names as names
     on names.compact_key = replace(keys.name_key, ' ', '')
@@ -285,19 +314,20 @@ base as (
         source_column,
         nullif(trim(reporting_unit_code), '') as unit_code_given,
         nullif(trim(reporting_unit_name), '') as unit_name_given,
-        nullif(trim(period), '') as period,
+        nullif(trim(incoming.period), '') as period,
         nullif(trim(indicator_code), '') as indicator_given,
         nullif(trim(value), '') as value_given,
         nullif(lower(trim(qualifier)), '') as qualifier_given,
         nullif(trim(program_code), '') as program_given,
         note,
         value ~ '^[0-9]+$' as is_plain,
-        coalesce(trim(period) ~ %(period_pattern)s, false) as period_valid,
-        case when trim(period) ~ %(period_pattern)s then {period_end_sql("trim(period)")}
-            end as period_end,
+        coalesce(periods_seen.period_valid, false) as period_valid,
+        periods_seen.period_end,
+        periods_seen.period_start,
         case when nullif(trim(reporting_unit_code), '') is null
             then raw.unit_name_key(nullif(trim(reporting_unit_name), '')) end as name_key
     from incoming
+    left join periods_seen on periods_seen.period = trim(incoming.period)
     offset 0  -- a fence: each expression is computed once per row, not at every reference
 
 ),
@@ -380,15 +410,7 @@ numbers as (
         end as number,
         digits ~ '^-\\s*[0-9]' as is_negative,
         digits ~ '^[0-9]+\\.[0-9]+$' and not allows_fraction
-            and digits !~ '^[0-9]{{1,3}}\\.[0-9]{{3}}$' as is_ambiguous,
-        case when period_valid then case substr(period, 5, 1)
-            when 'M' then make_date(left(period, 4)::int, right(period, 2)::int, 1)
-            when 'Q' then make_date(left(period, 4)::int, right(period, 1)::int * 3 - 2, 1)
-            when 'S' then make_date(left(period, 4)::int, right(period, 1)::int * 6 - 5, 1)
-            when 'Y' then make_date(left(period, 4)::int, 1, 1)
-            when '' then make_date(left(period, 4)::int, 1, 1)
-            else (select start_date from ref_campaigns where period_code = period)
-            end end as period_start
+            and digits !~ '^[0-9]{{1,3}}\\.[0-9]{{3}}$' as is_ambiguous
     from looked_up
     offset 0
 
@@ -846,16 +868,18 @@ def _csv_scope(cur: psycopg.Cursor) -> tuple[list[str] | None, str | None]:
     """Units a CSV's names may refer to (the districts, or from July 2025 the provinces, that its
     coded rows name, with their wards), and the submitting unit if there is exactly one."""
     cur.execute(
-        f"""
+        """
         with
 
         given as (
-            select distinct
-                trim(reporting_unit_code) as code,
-                {period_end_sql("trim(period)")} as period_end
-            from incoming
-            where coalesce(trim(reporting_unit_code), '') <> ''
-                and trim(period) ~ %(period_pattern)s
+            select distinct coded.code, periods_seen.period_end
+            from (
+                select distinct trim(reporting_unit_code) as code, trim(period) as period
+                from incoming
+                where coalesce(trim(reporting_unit_code), '') <> ''
+            ) as coded
+            inner join periods_seen on periods_seen.period = coded.period
+            where periods_seen.period_end is not null
         ),
 
         scopes as (
@@ -1022,9 +1046,12 @@ def _load(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestRe
             )
             if excel_content is None:
                 _copy_csv(cur, path, print_.encoding, delimiter, kind)
-                scope, submitting_unit = _csv_scope(cur)
             else:
                 _copy_rows(cur, excel_content.rows)
+            cur.execute(PERIODS_SEEN_SQL, {"period_pattern": PERIOD_PATTERN})
+            if excel_content is None:
+                scope, submitting_unit = _csv_scope(cur)
+            else:
                 scope = excel_content.scope
                 submitting_unit = excel_content.submitting_unit_code
             _find_problems(cur, scope, targets=kind == "targets")
