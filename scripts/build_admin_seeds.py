@@ -55,6 +55,32 @@ STRIPPABLE_TYPE_WORDS = ("thanhpho", "thixa", "thitran", "phuong", "huyen", "xa"
 NUMBERED_ALIAS = re.compile(r"^(?:phuong|quan|ward|district|p|f|q)?0*([0-9]+)$")
 
 
+def unit_row(
+    code: str,
+    name: str,
+    short: str,
+    level: str,
+    unit_type: str,
+    parent: str,
+    province_code: str,
+    valid_from: str,
+    valid_to: str,
+) -> dict[str, str]:
+    """One row of an admin_units seed (the columns of COLUMNS)."""
+    return {
+        "admin_unit_code": code,
+        "admin_unit_name": name,
+        "short_name": short,
+        "short_name_ascii": fold(short),
+        "admin_level": level,
+        "unit_type": unit_type,
+        "parent_code": parent,
+        "province_code": province_code,
+        "valid_from": valid_from,
+        "valid_to": valid_to,
+    }
+
+
 def legacy_units(db: sqlite3.Connection) -> list[dict[str, str]]:
     """Provinces, districts and wards of the map in force until 30 June 2025."""
     units: dict[str, dict[str, str]] = {}
@@ -84,18 +110,17 @@ def legacy_units(db: sqlite3.Connection) -> list[dict[str, str]]:
         for code, name, short, level, unit_type, parent in levels:
             if not code or code in units:
                 continue
-            units[code] = {
-                "admin_unit_code": code,
-                "admin_unit_name": name,
-                "short_name": short,
-                "short_name_ascii": fold(short),
-                "admin_level": level,
-                "unit_type": unit_type,
-                "parent_code": parent,
-                "province_code": province_code,
-                "valid_from": LEGACY_VALID_FROM,
-                "valid_to": LEGACY_VALID_TO,
-            }
+            units[code] = unit_row(
+                code,
+                name,
+                short,
+                level,
+                unit_type,
+                parent,
+                province_code,
+                LEGACY_VALID_FROM,
+                LEGACY_VALID_TO,
+            )
     order = {"province": 0, "district": 1, "ward": 2}
     return sorted(units.values(), key=lambda u: (order[u["admin_level"]], u["admin_unit_code"]))
 
@@ -129,18 +154,9 @@ def units_2025(db: sqlite3.Connection) -> list[dict[str, str]]:
                 continue
             unit_type = name.removesuffix(short).strip()
             check(name.endswith(short) and unit_type != "", f"2025 unit {code} {name}: no type")
-            units[code] = {
-                "admin_unit_code": code,
-                "admin_unit_name": name,
-                "short_name": short,
-                "short_name_ascii": fold(short),
-                "admin_level": level,
-                "unit_type": unit_type,
-                "parent_code": parent,
-                "province_code": province_code,
-                "valid_from": REFORM_VALID_FROM,
-                "valid_to": "",
-            }
+            units[code] = unit_row(
+                code, name, short, level, unit_type, parent, province_code, REFORM_VALID_FROM, ""
+            )
     ward_types = {u["unit_type"] for u in units.values() if u["admin_level"] == "ward"}
     check(ward_types == WARD_TYPES_2025, f"unexpected 2025 ward types {ward_types}")
     if type_disagreements:

@@ -16,7 +16,6 @@ import codecs
 import csv
 import difflib
 import hashlib
-import io
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -613,17 +612,6 @@ def sha256_of(path: Path) -> str:
     return fingerprint(path).sha256
 
 
-def pending_files(landing: Path) -> list[Path]:
-    """Submission files in a local landing folder, by name (reports and subfolders excluded)."""
-    if not landing.is_dir():
-        return []
-    return sorted(
-        p
-        for p in landing.iterdir()
-        if p.is_file() and not p.name.startswith(".") and not reports.is_report(p)
-    )
-
-
 # --- reading files -------------------------------------------------------------------------
 
 
@@ -652,25 +640,23 @@ def _check_csv_header(path: Path, header: list[str]) -> str:
         return "figures"
     if header == TARGET_COLUMNS:
         return "targets"
-    if header != COLUMNS:
-        missing = [c for c in COLUMNS if c not in header]
-        extra = [c for c in header if c not in COLUMNS]
-        detail = "; ".join(
-            part
-            for part in (
-                f"missing {', '.join(missing)}" if missing else "",
-                f"unexpected {', '.join(extra)}" if extra else "",
-                "columns out of order" if not missing and not extra else "",
-            )
-            if part
+    missing = [c for c in COLUMNS if c not in header]
+    extra = [c for c in header if c not in COLUMNS]
+    detail = "; ".join(
+        part
+        for part in (
+            f"missing {', '.join(missing)}" if missing else "",
+            f"unexpected {', '.join(extra)}" if extra else "",
+            "columns out of order" if not missing and not extra else "",
         )
-        raise SubmissionError(
-            path.name,
-            "wrong_columns",
-            f"{detail} (expected: {','.join(COLUMNS)}; or, for targets:"
-            f" {','.join(TARGET_COLUMNS)})",
-            row=1,
-        )
+        if part
+    )
+    raise SubmissionError(
+        path.name,
+        "wrong_columns",
+        f"{detail} (expected: {','.join(COLUMNS)}; or, for targets: {','.join(TARGET_COLUMNS)})",
+        row=1,
+    )
 
 
 def _utf8_blocks(path: Path, encoding: str) -> Iterator[bytes]:
@@ -1112,12 +1098,3 @@ def ingest_paths(paths: list[Path], url: str | None = None) -> list[IngestResult
         for path in paths:
             results.append(ingest_file(conn, Path(path)))
     return results
-
-
-def csv_bytes(rows: list[list[str]]) -> bytes:
-    """Rows as a v1 CSV (with header), for tests and tools."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8")

@@ -102,6 +102,29 @@ island_districts_today as (
 
 ),
 
+-- every abolished unit's successor on today's map, whatever its level
+successors_today as (
+
+    select admin_unit_code, 'ward' as admin_level, new_code, new_province_code, is_split
+    from legacy_wards_today
+
+    union all
+
+    select admin_unit_code, 'district', new_province_code, new_province_code, false
+    from districts_today
+
+    union all
+
+    select admin_unit_code, 'district', new_code, new_province_code, false
+    from island_districts_today
+
+    union all
+
+    select admin_unit_code, 'province', new_province_code, new_province_code, false
+    from provinces_today
+
+),
+
 versions as (
 
     select
@@ -124,39 +147,19 @@ versions as (
         all_units.valid_to is null as is_current,
         case
             when all_units.valid_to is null then all_units.admin_unit_code
-            when all_units.admin_level = 'ward' then legacy_wards_today.new_code
-            when all_units.admin_level = 'district' then coalesce(
-                island_districts_today.new_code, districts_today.new_province_code
-            )
-            else provinces_today.new_province_code
+            else successors_today.new_code
         end as current_admin_unit_code,
         case
             when all_units.valid_to is null then all_units.province_code
-            when all_units.admin_level = 'ward' then legacy_wards_today.new_province_code
-            when all_units.admin_level = 'district' then coalesce(
-                island_districts_today.new_province_code, districts_today.new_province_code
-            )
-            else provinces_today.new_province_code
+            else successors_today.new_province_code
         end as current_province_code,
-        coalesce(legacy_wards_today.is_split, false) as is_split
+        coalesce(successors_today.is_split, false) as is_split
 
     from all_units
-    left join legacy_wards_today
+    left join successors_today
         on all_units.valid_to is not null
-        and all_units.admin_unit_code = legacy_wards_today.admin_unit_code
-        and all_units.admin_level = 'ward'
-    left join districts_today
-        on all_units.valid_to is not null
-        and all_units.admin_unit_code = districts_today.admin_unit_code
-        and all_units.admin_level = 'district'
-    left join island_districts_today
-        on all_units.valid_to is not null
-        and all_units.admin_unit_code = island_districts_today.admin_unit_code
-        and all_units.admin_level = 'district'
-    left join provinces_today
-        on all_units.valid_to is not null
-        and all_units.admin_unit_code = provinces_today.admin_unit_code
-        and all_units.admin_level = 'province'
+        and all_units.admin_unit_code = successors_today.admin_unit_code
+        and all_units.admin_level = successors_today.admin_level
 
 ),
 
