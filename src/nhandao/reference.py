@@ -74,6 +74,15 @@ def unit_on(code: str, day: date) -> AdminUnit | None:
     return next((u for u in admin_unit_versions() if u.code == code and u.valid_on(day)), None)
 
 
+def province_name(code: str | None) -> str:
+    """A province's name on today's map, or on the old one for a province that was merged."""
+    if not code or code == "unknown":
+        return "không rõ tỉnh (unknown province)"
+    versions = [u for u in admin_unit_versions() if u.code == code and u.level == "province"]
+    latest = max(versions, key=lambda u: u.valid_from, default=None)
+    return latest.name if latest else code
+
+
 @cache
 def indicator_codes(seeds_dir: Path | None = None) -> frozenset[str]:
     rows = _rows((seeds_dir or settings.seeds_dir()) / "indicators.csv")
