@@ -1,0 +1,614 @@
+"""Who may do what in the warehouse: the runtime roles, their grants, analysts' province scopes.
+
+`nhandao_loader` appends to `raw`; `nhandao_transformer` reads `raw` and builds everything after
+it (reference, staging, intermediate, audit, marts) and writes `monitoring`; `nhandao_analyst`
+(a group) reads `marts` only. An analyst login scoped to provinces sees only their rows of every
+marts table with a `current_province_code` column (row-level security); scopes live in
+`access.analyst_scopes`, which only the admin writes. None of these roles is a superuser: the
+admin (the warehouse URL's user) runs `ensure_roles`, the pipeline connects as the roles.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+from urllib.parse import quote, unquote, urlsplit
+
+import psycopg
+from psycopg import errors, sql
+
+LOADER = "nhandao_loader"
+TRANSFORMER = "nhandao_transformer"
+ANALYST = "nhandao_analyst"
+RUNTIME_ROLES = (LOADER, TRANSFORMER, ANALYST)
+PASSWORD_VARIABLES = {
+    LOADER: "NHANDAO_LOADER_PASSWORD",
+    TRANSFORMER: "NHANDAO_TRANSFORMER_PASSWORD",
+}
+
+# The schemas the transformer builds into: it owns what is in them (dbt seeds go to reference).
+TRANSFORMER_SCHEMAS = ("reference", "staging", "intermediate", "audit", "marts")
+SCOPE_COLUMN = "current_province_code"
+ALL_PROVINCES = "*"  # the scope of an unscoped analyst
+POLICY = "analyst_province_scope"
+LOGIN_PATTERN = re.compile(r"[a-z_][a-z0-9_]{0,62}")
+PROVINCE_PATTERN = re.compile(r"[0-9]{2}")
+
+# Attributes of every role nhandao creates, besides LOGIN: no way to widen its own rights.
+SAFE_ATTRIBUTES = "nosuperuser nocreatedb nocreaterole noreplication nobypassrls inherit"
+ELEVATED = ("rolsuper", "rolcreatedb", "rolcreaterole", "rolreplication", "rolbypassrls")
+
+SCOPES_DDL = f"""
+create schema if not exists access;
+create table if not exists access.analyst_scopes (
+    role_name text not null,
+    province_code text not null,
+    granted_at timestamptz not null default now(),
+    primary key (role_name, province_code)
+);
+comment on table access.analyst_scopes is
+    'Provinces each analyst login sees in marts (''{ALL_PROVINCES}'': all); only the admin writes';
+alter table access.analyst_scopes enable row level security;
+"""
+
+# Evaluated as the analyst: the subqueries read access.analyst_scopes, where row-level security
+# shows each analyst only their own rows. `set role nhandao_analyst` leaves no scope: no rows.
+PROVINCE_POLICY = """
+create policy {policy} on {table} as permissive for select to {analyst}
+using (
+    {column} in (
+        select scope.province_code from access.analyst_scopes as scope
+        where scope.role_name = current_user
+    )
+    or exists (
+        select from access.analyst_scopes as scope
+        where scope.role_name = current_user and scope.province_code = {all_provinces}
+    )
+)
+"""
+
+
+# Fail closed: a marts table created with current_province_code is protected the moment it is
+# created, by whoever creates it (its owner), even if the caller forgets secure_marts. Event
+# triggers need a superuser to create; they run as the user whose command fired them.
+PROTECT_FUNCTION = """
+create or replace function access.protect_marts_relations() returns event_trigger
+language plpgsql set search_path = pg_catalog, pg_temp as $fn$
+declare
+    created record;
+begin
+    for created in
+        select distinct command.objid, class.relkind, class.relrowsecurity, class.reloptions
+        from pg_event_trigger_ddl_commands() as command
+        join pg_class as class on class.oid = command.objid
+        where command.schema_name = 'marts' and command.classid = 'pg_class'::regclass
+            and exists (
+                select from pg_attribute as a where a.attrelid = command.objid
+                    and a.attname = {column} and a.attnum > 0 and not a.attisdropped
+            )
+    loop
+        if created.relkind in ('r', 'p') then
+            if not created.relrowsecurity then
+                execute format('alter table %s enable row level security', created.objid::regclass);
+            end if;
+            if not exists (
+                select from pg_policy where polrelid = created.objid and polname = {policy}
+            ) then
+                execute format({policy_sql}, created.objid::regclass);
+            end if;
+        elsif created.relkind = 'v' then
+            if not coalesce(created.reloptions, '{{}}') @> array['security_invoker=true'] then
+                execute format(
+                    'alter view %s set (security_invoker = true)', created.objid::regclass
+                );
+            end if;
+        elsif created.relkind in ('m', 'f') then
+            raise exception '% has % but row-level security cannot apply to it',
+                created.objid::regclass, {column};
+        end if;
+    end loop;
+end
+$fn$
+"""
+PROTECT_TRIGGER = "nhandao_protect_marts"
+PROTECT_TAGS = (
+    "CREATE TABLE",
+    "CREATE TABLE AS",
+    "SELECT INTO",
+    "ALTER TABLE",
+    "CREATE VIEW",
+    "CREATE MATERIALIZED VIEW",
+    "CREATE FOREIGN TABLE",
+)
+
+
+class AccessError(Exception):
+    """A role or scope request that nhandao refuses (unknown province, a privileged role, …)."""
+
+
+def role_url(url: str, role: str, password: str | None = None) -> str:
+    """The warehouse URL logged in as `role`; the password is given, or read from the role's
+    variable (NHANDAO_LOADER_PASSWORD, NHANDAO_TRANSFORMER_PASSWORD), or left to the server."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise ValueError(f"not a postgresql:// URL: {parts.scheme}://…")
+    if password is None and role in PASSWORD_VARIABLES:
+        password = os.environ.get(PASSWORD_VARIABLES[role]) or None
+    userinfo = quote(role, safe="")
+    if password:
+        userinfo += ":" + quote(password, safe="")
+    host = parts.netloc.rpartition("@")[2]
+    # keep the other parameters exactly as written (libpq decodes %XX, not "+")
+    query = "&".join(
+        item
+        for item in parts.query.split("&")
+        if item and unquote(item.partition("=")[0]) not in ("user", "password")
+    )
+    return parts._replace(netloc=f"{userinfo}@{host}", query=query).geturl()
+
+
+def scram_secret(password: str) -> str:
+    """The SCRAM-SHA-256 secret Postgres stores for a password, computed here so the password
+    itself never reaches the server (nor its logs)."""
+    salt, iterations = os.urandom(16), 4096
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
+    b64 = base64.b64encode
+    stored_key = hashlib.sha256(client_key).digest()
+    return (
+        f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}"
+        f"${b64(stored_key).decode()}:{b64(server_key).decode()}"
+    )
+
+
+def _password_literal(password: str) -> sql.Composable:
+    # Postgres normalises non-ASCII passwords (SASLprep) before hashing: let it do so for those.
+    return sql.Literal(scram_secret(password) if password.isascii() else password)
+
+
+def _role_attributes(conn: psycopg.Connection, role: str) -> dict | None:
+    row = conn.execute(
+        "select rolcanlogin, " + ", ".join(ELEVATED) + " from pg_roles where rolname = %s",
+        (role,),
+    ).fetchone()
+    return None if row is None else dict(zip(("rolcanlogin", *ELEVATED), row, strict=True))
+
+
+def _ensure_role(
+    conn: psycopg.Connection,
+    role: str,
+    login: bool,
+    password: str | None = None,
+    member_of: str | None = None,
+) -> str:
+    """Create `role` or bring its attributes back to the safe ones; say which."""
+    name = sql.Identifier(role)
+    attributes = sql.SQL(("login " if login else "nologin ") + SAFE_ATTRIBUTES)
+    # Roles are shared by every database of the server: another session may be creating or
+    # altering the same role right now. Its error means the role exists; look again.
+    for attempt in range(5):
+        try:
+            with conn.transaction():
+                found = _role_attributes(conn, role)
+                if found is None:
+                    conn.execute(sql.SQL("create role {} {}").format(name, attributes))
+                    status = "created"
+                elif found["rolcanlogin"] != login or any(found[a] for a in ELEVATED):
+                    conn.execute(sql.SQL("alter role {} {}").format(name, attributes))
+                    status = "attributes reset"
+                else:
+                    status = "exists"
+                if password:
+                    conn.execute(
+                        sql.SQL("alter role {} password {}").format(
+                            name, _password_literal(password)
+                        )
+                    )
+                    status += ", password set"
+                if (
+                    member_of
+                    and not conn.execute(
+                        "select exists (select from pg_auth_members"
+                        " where roleid = to_regrole(%s) and member = to_regrole(%s))",
+                        (member_of, role),
+                    ).fetchone()[0]
+                ):
+                    conn.execute(sql.SQL("grant {} to {}").format(sql.Identifier(member_of), name))
+            return status
+        except (errors.DuplicateObject, errors.UniqueViolation, errors.InternalError_) as exc:
+            concurrent = not isinstance(exc, errors.InternalError_) or "concurrently" in str(exc)
+            if not concurrent or attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _grants(dbname: str) -> list[sql.Composable]:
+    """Every grant of the runtime roles on the current database (idempotent statements)."""
+    db = sql.Identifier(dbname)
+    loader, transformer, analyst = map(sql.Identifier, RUNTIME_ROLES)
+    built = sql.SQL(", ").join(map(sql.Identifier, TRANSFORMER_SCHEMAS))
+    statements = [
+        # connect, and temporary tables for the loader's work (not for analysts: nothing written)
+        "revoke temporary on database {db} from public",
+        "grant connect on database {db} to {loader}, {transformer}, {analyst}",
+        "grant temporary on database {db} to {loader}, {transformer}",
+        # raw: append-only at run time; the loader adds, the transformer reads
+        "grant usage on schema raw to {loader}, {transformer}",
+        "revoke update, delete, truncate on all tables in schema raw from {loader}, {transformer}",
+        "grant select, insert on all tables in schema raw to {loader}",
+        "grant usage on all sequences in schema raw to {loader}",
+        "grant select on all tables in schema raw to {transformer}",
+        "grant execute on all functions in schema raw to {loader}, {transformer}",
+        "alter default privileges in schema raw grant select, insert on tables to {loader}",
+        "alter default privileges in schema raw grant usage on sequences to {loader}",
+        "alter default privileges in schema raw grant select on tables to {transformer}",
+        # the dbt layers and the published marts: the transformer creates, replaces, drops
+        "grant usage, create on schema {built} to {transformer}",
+        # monitoring: gate runs, results and publications are added, never rewritten
+        "grant usage on schema monitoring to {transformer}",
+        "grant select, insert on all tables in schema monitoring to {transformer}",
+        "grant usage on all sequences in schema monitoring to {transformer}",
+        "alter default privileges in schema monitoring"
+        " grant select, insert on tables to {transformer}",
+        "alter default privileges in schema monitoring grant usage on sequences to {transformer}",
+        # analysts read marts, including every table the transformer (or the admin) adds later
+        "grant usage on schema marts to {analyst}",
+        "grant select on all tables in schema marts to {analyst}",
+        "alter default privileges for role {transformer} in schema marts"
+        " grant select on tables to {analyst}",
+        "alter default privileges in schema marts grant select on tables to {analyst}",
+        # the scopes: analysts read their own row (the marts policy does, as them); the
+        # transformer names the table in the policy it creates on its marts tables
+        "grant usage on schema access to {analyst}, {transformer}",
+        "revoke all on access.analyst_scopes from {analyst}, {transformer}",
+        "grant select on access.analyst_scopes to {analyst}",
+        "drop policy if exists own_scope on access.analyst_scopes",
+        "create policy own_scope on access.analyst_scopes for select to {analyst}"
+        " using (role_name = current_user)",
+    ]
+    names = dict(db=db, loader=loader, transformer=transformer, analyst=analyst, built=built)
+    return [sql.SQL(statement).format(**names) for statement in statements]
+
+
+def _relation_kind(relkind: str) -> sql.SQL:
+    kinds = {"v": "view", "m": "materialized view", "f": "foreign table"}
+    return sql.SQL(kinds.get(relkind, "table"))
+
+
+def _hand_to_transformer(conn: psycopg.Connection) -> list[str]:
+    """Give the transformer what an earlier build (run as the admin) left in its schemas."""
+    found = conn.execute(
+        "select n.nspname, c.relname, c.relkind from pg_class as c"
+        " join pg_namespace as n on n.oid = c.relnamespace"
+        " where n.nspname = any(%s) and c.relkind in ('r', 'p', 'v', 'm', 'f')"
+        " and c.relowner <> %s::regrole order by 1, 2",
+        (list(TRANSFORMER_SCHEMAS), TRANSFORMER),
+    ).fetchall()
+    for schema, name, kind in found:
+        conn.execute(
+            sql.SQL("alter {} {} owner to {}").format(
+                _relation_kind(kind), sql.Identifier(schema, name), sql.Identifier(TRANSFORMER)
+            )
+        )
+    return [f"{schema}.{name}" for schema, name, _ in found]
+
+
+def _province_policy(table: sql.Composable) -> sql.Composed:
+    return sql.SQL(PROVINCE_POLICY).format(
+        policy=sql.Identifier(POLICY),
+        table=table,
+        analyst=sql.Identifier(ANALYST),
+        column=sql.Identifier(SCOPE_COLUMN),
+        all_provinces=sql.Literal(ALL_PROVINCES),
+    )
+
+
+def _install_protect_trigger(conn: psycopg.Connection) -> str:
+    """The event trigger that protects marts tables as they are created (needs a superuser)."""
+    policy_sql = _province_policy(sql.SQL("%s")).as_string(conn)
+    function = sql.SQL(PROTECT_FUNCTION).format(
+        column=sql.Literal(SCOPE_COLUMN),
+        policy=sql.Literal(POLICY),
+        policy_sql=sql.Literal(policy_sql),
+    )
+    trigger = sql.Identifier(PROTECT_TRIGGER)
+    try:
+        with conn.transaction():
+            conn.execute(function)
+            conn.execute(sql.SQL("drop event trigger if exists {}").format(trigger))
+            conn.execute(
+                sql.SQL(
+                    "create event trigger {} on ddl_command_end when tag in ({})"
+                    " execute function access.protect_marts_relations()"
+                ).format(trigger, sql.SQL(", ").join(map(sql.Literal, PROTECT_TAGS)))
+            )
+    except errors.InsufficientPrivilege:
+        return (
+            f"event trigger {PROTECT_TRIGGER}: not installed (needs a superuser); call"
+            " secure_marts after creating marts tables"
+        )
+    return f"event trigger {PROTECT_TRIGGER}: marts tables are protected as they are created"
+
+
+def ensure_roles(conn: psycopg.Connection) -> list[str]:
+    """Create the roles and grant them their rights on the current database; run as the admin
+    (a superuser, or the database owner with CREATEROLE). Idempotent; returns what it did."""
+    done = []
+    for role, login in ((LOADER, True), (TRANSFORMER, True), (ANALYST, False)):
+        password = os.environ.get(PASSWORD_VARIABLES.get(role, "")) or None
+        done.append(f"role {role}: {_ensure_role(conn, role, login, password)}")
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('nhandao.access'))")
+        dbname = conn.execute("select current_database()").fetchone()[0]
+        conn.execute(SCOPES_DDL)
+        if conn.execute("select to_regnamespace('public') is not null").fetchone()[0]:
+            conn.execute("revoke create on schema public from public")
+        for statement in _grants(dbname):
+            conn.execute(statement)
+        done.append(f"grants on database {dbname}: applied")
+        moved = _hand_to_transformer(conn)
+        if moved:
+            done.append(f"now owned by {TRANSFORMER}: {', '.join(moved)}")
+        done.append(_install_protect_trigger(conn))
+        secured = secure_marts(conn)
+        if secured:
+            done.append(f"row-level security by province on: {', '.join(secured)}")
+    return done
+
+
+def _has_policy(conn: psycopg.Connection, oid: int) -> bool:
+    return conn.execute(
+        "select exists (select from pg_policy where polrelid = %s and polname = %s)", (oid, POLICY)
+    ).fetchone()[0]
+
+
+def secure_marts(conn: psycopg.Connection, schema: str = "marts") -> list[str]:
+    """Let analysts read every table of `schema`, and only their provinces' rows of those with a
+    current_province_code column. Run by the tables' owner (the transformer) or the admin, in
+    the transaction that creates the tables; changes nothing (takes no lock) when already done.
+    Returns the tables it protected just now."""
+    analyst = sql.Identifier(ANALYST)
+    protected = []
+    with conn.transaction():
+        relations = conn.execute(
+            "select c.oid, c.relname, c.relkind, c.relrowsecurity,"
+            " exists (select from pg_attribute as a where a.attrelid = c.oid"
+            "   and a.attname = %(column)s and a.attnum > 0 and not a.attisdropped),"
+            " exists (select from pg_policy as p where p.polrelid = c.oid"
+            "   and p.polname = %(policy)s),"
+            " has_table_privilege(%(analyst)s, c.oid, 'select'),"
+            " coalesce(c.reloptions, '{}') @> array['security_invoker=true']"
+            " from pg_class as c join pg_namespace as n on n.oid = c.relnamespace"
+            " where n.nspname = %(schema)s and c.relkind in ('r', 'p', 'v', 'm', 'f')"
+            " order by c.relname",
+            {"column": SCOPE_COLUMN, "policy": POLICY, "analyst": ANALYST, "schema": schema},
+        ).fetchall()
+        for oid, name, kind, rls, scoped, has_policy, readable, invoker in relations:
+            table = sql.Identifier(schema, name)
+            if scoped and kind in ("m", "f"):
+                raise AccessError(
+                    f"{schema}.{name} has {SCOPE_COLUMN} but row-level security cannot apply to"
+                    " a materialized view or foreign table; publish it as a table"
+                )
+            if scoped and kind == "v" and not invoker:
+                # a view reads its tables as its owner, who is not held by their policies
+                conn.execute(sql.SQL("alter view {} set (security_invoker = true)").format(table))
+                protected.append(f"{schema}.{name}")
+            if scoped and kind in ("r", "p"):
+                if not rls:
+                    conn.execute(sql.SQL("alter table {} enable row level security").format(table))
+                # look again: that alter table fired the event trigger, which may have added it
+                if not has_policy and not _has_policy(conn, oid):
+                    conn.execute(_province_policy(table))
+                if not (rls and has_policy):
+                    protected.append(f"{schema}.{name}")
+            if not readable:
+                conn.execute(sql.SQL("grant select on {} to {}").format(table, analyst))
+    return protected
+
+
+def province_codes() -> frozenset[str]:
+    """GSO codes of the provinces of both maps (before and from 1 July 2025)."""
+    from nhandao import reference
+
+    return frozenset(u.code for u in reference.admin_unit_versions() if u.level == "province")
+
+
+def _check_login(conn: psycopg.Connection, login: str) -> None:
+    if not LOGIN_PATTERN.fullmatch(login) or login.startswith("pg_"):
+        raise AccessError(
+            f"login {login!r}: use lower-case letters, digits and _ (at most 63, not pg_…)"
+        )
+    if login in RUNTIME_ROLES:
+        raise AccessError(f"{login} is one of nhandao's own roles, not an analyst login")
+    found = _role_attributes(conn, login)
+    if found is None:
+        return
+    if not found["rolcanlogin"] or any(found[a] for a in ELEVATED):
+        raise AccessError(f"role {login} exists and is not a plain login: refusing to change it")
+    owns = conn.execute(
+        "select exists (select from pg_class where relowner = %s::regrole)"
+        " or exists (select from pg_namespace where nspowner = %s::regrole)",
+        (login, login),
+    ).fetchone()[0]
+    if owns:
+        raise AccessError(f"role {login} owns objects in this database: not an analyst login")
+
+
+def grant_analyst(
+    conn: psycopg.Connection,
+    login: str,
+    provinces: list[str] | None,
+    password: str | None = None,
+) -> str:
+    """Create (or update) an analyst login: a member of nhandao_analyst that sees the marts rows
+    of `provinces` only, or of every province when `provinces` is None. Run as the admin."""
+    if provinces is not None:
+        provinces = sorted({p.strip() for p in provinces})
+        if not provinces:
+            raise AccessError("no province given: pass None for an analyst of every province")
+        known = province_codes()
+        unknown = [p for p in provinces if not PROVINCE_PATTERN.fullmatch(p) or p not in known]
+        if unknown:
+            raise AccessError(f"unknown province code(s): {', '.join(unknown)}")
+    if conn.execute("select to_regclass('access.analyst_scopes')").fetchone()[0] is None:
+        raise AccessError("no access.analyst_scopes here: run `nhandao roles setup` first")
+    _check_login(conn, login)
+    status = _ensure_role(conn, login, login=True, password=password, member_of=ANALYST)
+    with conn.transaction():
+        conn.execute("select pg_advisory_xact_lock(hashtext('nhandao.access'))")
+        conn.execute("delete from access.analyst_scopes where role_name = %s", (login,))
+        with conn.cursor() as cur:
+            cur.executemany(
+                "insert into access.analyst_scopes (role_name, province_code) values (%s, %s)",
+                [(login, code) for code in provinces or [ALL_PROVINCES]],
+            )
+    scope = ", ".join(provinces) if provinces else "every province"
+    return f"analyst {login}: {status}; sees {scope}"
+
+
+def analyst_logins(conn: psycopg.Connection) -> list[str]:
+    """The members of nhandao_analyst, directly or through other roles (superusers, which
+    Postgres counts as members of every role, only when granted it)."""
+    return [
+        name
+        for (name,) in conn.execute(
+            "with recursive members (oid) as ("
+            " select member from pg_auth_members where roleid = to_regrole(%s)"
+            " union select m.member from pg_auth_members as m"
+            " join members on m.roleid = members.oid)"
+            " select rolname from pg_roles where oid in (select oid from members) order by 1",
+            (ANALYST,),
+        )
+    ]
+
+
+def revoke_analyst(conn: psycopg.Connection, login: str) -> None:
+    """Remove an analyst login: its scope here, its privileges, the role itself. Run as the admin;
+    the role must not hold privileges in another database."""
+    found = _role_attributes(conn, login)
+    if found is not None and (
+        login in RUNTIME_ROLES
+        or any(found[a] for a in ELEVATED)
+        or login not in analyst_logins(conn)
+    ):
+        raise AccessError(f"{login} is not an analyst login")
+    with conn.transaction():
+        if conn.execute("select to_regclass('access.analyst_scopes')").fetchone()[0]:
+            conn.execute("delete from access.analyst_scopes where role_name = %s", (login,))
+        if found is not None:
+            conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(login)))
+            conn.execute(sql.SQL("drop role {}").format(sql.Identifier(login)))
+
+
+PRIVILEGES = ("select", "insert", "update", "delete", "truncate")
+
+
+def show(conn: psycopg.Connection) -> str:
+    """Who can do what: the roles and their attributes, each role's rights per schema, analysts'
+    scopes and the marts tables under row-level security."""
+    from tabulate import tabulate
+
+    if conn.execute("select to_regrole(%s) is null", (ANALYST,)).fetchone()[0]:
+        return "no nhandao roles on this server: run `nhandao roles setup`"
+    analysts = analyst_logins(conn)
+    roles = conn.execute(
+        "select r.rolname, r.rolcanlogin, r.rolsuper, r.rolbypassrls, r.rolcreaterole,"
+        " r.rolname = any(%(analysts)s::text[])"
+        " from pg_roles as r where r.rolname = any(%(runtime)s::text[] || %(analysts)s::text[])"
+        " order by r.rolname <> all(%(runtime)s::text[]), r.rolname",
+        {"analysts": analysts, "runtime": list(RUNTIME_ROLES)},
+    ).fetchall()
+    scopes: dict[str, list[str]] = {}
+    if conn.execute("select to_regclass('access.analyst_scopes')").fetchone()[0]:
+        for name, code in conn.execute(
+            "select role_name, province_code from access.analyst_scopes order by 1, 2"
+        ):
+            scopes.setdefault(name, []).append("all" if code == ALL_PROVINCES else code)
+    yes = {True: "yes", False: "no"}
+    role_rows = [
+        (
+            name,
+            yes[login],
+            yes[superuser or bypass or createrole],
+            ", ".join(scopes.get(name, ["none: sees no province rows"])) if analyst else "",
+        )
+        for name, login, superuser, bypass, createrole, analyst in roles
+    ]
+    schemas = [
+        row[0]
+        for row in conn.execute(
+            "select nspname from pg_namespace where nspname = any(%s) order by 1",
+            (["raw", "monitoring", "access", "public", *TRANSFORMER_SCHEMAS],),
+        )
+    ]
+    rights = []
+    for role in RUNTIME_ROLES:
+        if conn.execute("select to_regrole(%s)", (role,)).fetchone()[0] is None:
+            continue
+        for schema in schemas:
+            usage, create = conn.execute(
+                "select has_schema_privilege(%s, %s, 'usage'), has_schema_privilege(%s, %s,"
+                " 'create')",
+                (role, schema, role, schema),
+            ).fetchone()
+            tables = conn.execute(
+                "select count(*), "
+                + ", ".join(
+                    f"count(*) filter (where has_table_privilege(%(role)s, c.oid, '{p}'))"
+                    for p in PRIVILEGES
+                )
+                + " from pg_class as c join pg_namespace as n on n.oid = c.relnamespace"
+                " where n.nspname = %(schema)s and c.relkind in ('r', 'p', 'v', 'm', 'f')",
+                {"role": role, "schema": schema},
+            ).fetchone()
+            total, counts = tables[0], tables[1:]
+            held = [
+                p if n == total else f"{p} ({n})"
+                for p, n in zip(PRIVILEGES, counts, strict=True)
+                if n
+            ]
+            if usage or create:
+                rights.append(
+                    (
+                        role,
+                        schema,
+                        ", ".join(["usage"] * usage + ["create"] * create),
+                        f"{', '.join(held) or '-'} on {total} table(s)" if usage else "-",
+                    )
+                )
+    secured = conn.execute(
+        "select c.relname, c.relrowsecurity, exists (select from pg_policy as p"
+        "   where p.polrelid = c.oid and p.polname = %s), pg_get_userbyid(c.relowner)"
+        " from pg_class as c join pg_namespace as n on n.oid = c.relnamespace"
+        " where n.nspname = 'marts' and c.relkind in ('r', 'p', 'v') order by 1",
+        (POLICY,),
+    ).fetchall()
+    marts_rows = [
+        (name, owner, "by province" if rls and policy else "every row")
+        for name, rls, policy, owner in secured
+    ]
+    trigger = conn.execute(
+        "select evtenabled <> 'D' from pg_event_trigger where evtname = %s", (PROTECT_TRIGGER,)
+    ).fetchone()
+    if trigger is None:
+        protection = "missing: call secure_marts after creating marts tables"
+    else:
+        protection = "enabled" if trigger[0] else "disabled"
+    return "\n\n".join(
+        [
+            f"event trigger {PROTECT_TRIGGER} (protects new marts tables): {protection}",
+            tabulate(
+                role_rows,
+                headers=["role", "login", "superuser/bypassrls/createrole", "provinces"],
+            ),
+            tabulate(rights, headers=["role", "schema", "schema rights", "table rights"]),
+            tabulate(marts_rows, headers=["marts table", "owner", "analysts see"])
+            if marts_rows
+            else "marts: no tables yet",
+        ]
+    )
