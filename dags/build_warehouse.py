@@ -9,7 +9,7 @@ from datetime import datetime
 from airflow.sdk import Asset, dag, task
 from cosmos import DbtTaskGroup
 
-from nhandao import orchestration, pipeline
+from nhandao import alerts, orchestration, pipeline
 
 RAW_SUBMISSIONS = Asset(name="raw_submissions", uri=pipeline.RAW_SUBMISSIONS_URI)
 PUBLISHED_MARTS = Asset(name="published_marts", uri=pipeline.PUBLISHED_MARTS_URI)
@@ -23,6 +23,7 @@ PUBLISHED_MARTS = Asset(name="published_marts", uri=pipeline.PUBLISHED_MARTS_URI
     max_active_runs=1,
     tags=["nhandao", "dbt", "quality-gate"],
     doc_md=__doc__,
+    on_failure_callback=alerts.dag_failed_alert,
 )
 def build_warehouse():
     @task

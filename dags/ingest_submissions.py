@@ -5,7 +5,7 @@ from datetime import datetime
 from airflow.sdk import Asset, dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from nhandao import pipeline
+from nhandao import alerts, pipeline
 
 RAW_SUBMISSIONS = Asset(name="raw_submissions", uri=pipeline.RAW_SUBMISSIONS_URI)
 
@@ -18,6 +18,7 @@ RAW_SUBMISSIONS = Asset(name="raw_submissions", uri=pipeline.RAW_SUBMISSIONS_URI
     max_active_runs=1,
     tags=["nhandao", "ingest"],
     doc_md=__doc__,
+    on_failure_callback=alerts.dag_failed_alert,
 )
 def ingest_submissions():
     @task

@@ -3,12 +3,19 @@
 import json
 from pathlib import Path
 
+import psycopg
 import pytest
 from conftest import rows
+from psycopg.rows import dict_row
 
 from nhandao import dbt, gate, generate, ingest, settings
 
 HEADER = ",".join(generate.COLUMNS)
+
+
+def named_rows(url: str, query: str) -> list[dict]:
+    with psycopg.connect(url, row_factory=dict_row) as conn:
+        return conn.execute(query).fetchall()
 
 
 def suite_query(table: str, words: str) -> str:
@@ -62,20 +69,22 @@ def test_warnings_are_recorded_and_do_not_block(gated):
 
 def test_the_per_package_rule_finds_the_mistyped_value(gated):
     url, result = gated
-    flagged = rows(url, suite_query("fct_aid_value", "gift package is worth"))
-    assert [(r[2], r[6]) for r in flagged] == [("20230", "2023M09")]
+    flagged = named_rows(url, suite_query("fct_aid_value", "gift package is worth"))
+    assert [(r["admin_unit_code"], r["period_code"]) for r in flagged] == [("20230", "2023M09")]
     [outcome] = [o for o in result.warnings if "gift package" in (o.notes or "")]
     assert outcome.observed_value == "1"
 
 
 def test_the_history_rule_finds_the_extra_digit_but_not_the_tet_peak(gated):
     url, result = gated
-    flagged = rows(url, suite_query("fct_aid_value", "same month of the unit's earlier years"))
-    keys = {(r[2], r[6], r[7]) for r in flagged}
+    flagged = named_rows(
+        url, suite_query("fct_aid_value", "same month of the unit's earlier years")
+    )
+    keys = {(r["admin_unit_code"], r["period_code"], r["program_code"]) for r in flagged}
     assert ("20227", "2023M09", "general") in keys
     # Tết months are compared with earlier Tết months: the peak itself is not an outlier
     tet = rows(url, "select count(*) from audit.fct_aid_value where program_code = 'tet'")[0][0]
-    assert sum(1 for r in flagged if r[7] == "tet") < tet * 0.02
+    assert sum(1 for r in flagged if r["program_code"] == "tet") < tet * 0.02
     [outcome] = [
         o
         for o in result.outcomes

@@ -42,6 +42,7 @@ final as (
         coalesce(admin_units.admin_unit_id, 'unknown') as admin_unit_id,
         coalesce(admin_units.admin_unit_code, 'unknown') as admin_unit_code,
         admin_units.current_admin_unit_id,
+        coalesce(admin_units.current_province_code, 'unknown') as current_province_code,
         coalesce(admin_units.is_split, false) as is_allocated,
         figures.reporting_unit_code,
         coalesce(periods.period_code, 'unknown') as period_code,

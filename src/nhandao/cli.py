@@ -42,6 +42,25 @@ def _ingest(args: argparse.Namespace) -> int:
     return 1 if any(r.status == "rejected" for r in results) else 0
 
 
+def _extract(args: argparse.Namespace) -> int:
+    from nhandao import narrative
+
+    path = Path(args.path)
+    if not path.is_file():
+        print(f"nhandao extract: no such file: {path}", file=sys.stderr)
+        return 2
+    try:
+        figures = narrative.extract_file(path)
+    except narrative.UnreadableReport as exc:
+        print(f"nhandao extract: {exc}", file=sys.stderr)
+        return 2
+    if args.format == "csv":
+        print(narrative.figures_csv(figures), end="")
+    else:
+        print(narrative.figures_json(figures))
+    return 0
+
+
 def _query(args: argparse.Namespace) -> int:
     import psycopg
 
@@ -65,6 +84,54 @@ def _summary(args: argparse.Namespace) -> int:
 
     with warehouse.connect(warehouse.ensure_warehouse()) as conn:
         print(query.district_year_summary(conn))
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from nhandao import monitor, warehouse
+    from nhandao.gate_report import local_time as when
+
+    with warehouse.connect(warehouse.ensure_warehouse()) as conn:
+        states = monitor.province_states(conn)
+    if not states:
+        print("no province loaded yet")
+        return 0
+
+    table = [
+        [
+            f"{s.province_code} {s.province_name}",
+            when(s.last_loaded_at),
+            when(s.last_published_at),
+            "-"
+            if s.last_gate_run_id is None
+            else ("HELD BACK" if s.held_back else "passed")
+            + (f", {s.warnings} warnings" if s.warnings else ""),
+            s.current_period or "-",
+            f"{s.current_received}/{s.current_expected} ({s.completeness_pct}%)"
+            if s.current_expected
+            else "-",
+        ]
+        for s in states
+    ]
+    headers = ["province", "last load (VN)", "last published", "last gate", "period", "received"]
+    print(tabulate(table, headers=headers))
+    for s in states:
+        if s.held_back:
+            print(
+                f"\n{s.province_code} {s.province_name}: held back since {when(s.held_back_since)}"
+            )
+            for rule in s.blocking_rules:
+                print(f"  - {rule}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from nhandao import status_page, warehouse
+
+    with warehouse.connect(warehouse.ensure_warehouse()) as conn:
+        print(f"wrote {status_page.write(conn, Path(args.out))}")
     return 0
 
 
@@ -107,6 +174,45 @@ def _env(args: argparse.Namespace) -> int:
     return 0
 
 
+def _roles_run(action) -> int:
+    """Run an access action as the admin (the warehouse URL's user); print what it returns."""
+    from nhandao import access, warehouse
+
+    try:
+        with warehouse.connect(warehouse.ensure_warehouse(), autocommit=True) as conn:
+            print("\n".join(action(conn)))
+    except access.AccessError as exc:
+        print(f"nhandao roles: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _roles_setup(args: argparse.Namespace) -> int:
+    from nhandao import access
+
+    return _roles_run(access.ensure_roles)
+
+
+def _roles_grant_analyst(args: argparse.Namespace) -> int:
+    from nhandao import access
+
+    password = None
+    if args.password_env:
+        password = os.environ.get(args.password_env)
+        if not password:
+            print(f"nhandao roles: {args.password_env} is not set", file=sys.stderr)
+            return 2
+    return _roles_run(
+        lambda conn: [access.grant_analyst(conn, args.login, args.province, password)]
+    )
+
+
+def _roles_show(args: argparse.Namespace) -> int:
+    from nhandao import access
+
+    return _roles_run(lambda conn: [access.show(conn)])
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="nhandao", description="The humanitarian-reporting warehouse."
@@ -133,6 +239,13 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("paths", nargs="+", help="submission files")
     ing.set_defaults(func=_ingest)
 
+    ext = commands.add_parser(
+        "extract", help="read the figures out of a narrative report (.txt, .md, .docx)"
+    )
+    ext.add_argument("path", help="the report")
+    ext.add_argument("--format", choices=["json", "csv"], default="json", help="default json")
+    ext.set_defaults(func=_extract)
+
     qry = commands.add_parser("query", help="run a read-only SQL query against the warehouse")
     qry.add_argument("sql", help='e.g. "select * from marts.fct_blood_units limit 5"')
     qry.add_argument("--csv", action="store_true", help="print CSV instead of a table")
@@ -140,6 +253,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     summ = commands.add_parser("summary", help="blood units and aid value per district and year")
     summ.set_defaults(func=_summary)
+
+    status = commands.add_parser(
+        "status",
+        help="per province: last load, last gate result, held-back slices, completeness",
+    )
+    status.set_defaults(func=_status)
+
+    report = commands.add_parser("report", help="write the HTML status page for provincial IT")
+    report.add_argument("--out", required=True, help="folder to write index.html into")
+    report.set_defaults(func=_report)
 
     demo = commands.add_parser("demo", help="run the whole pipeline on one province")
     demo.add_argument("--province", default="48", help="GSO province code (default 48, Đà Nẵng)")
@@ -157,6 +280,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     url = commands.add_parser("warehouse-url", help="start the warehouse if needed; print its URL")
     url.set_defaults(func=_warehouse_url)
+
+    roles = commands.add_parser("roles", help="Postgres roles: loader, transformer, analysts")
+    roles_commands = roles.add_subparsers(dest="roles_command", required=True)
+    roles_setup = roles_commands.add_parser(
+        "setup", help="create the roles and grant their rights (run as the admin)"
+    )
+    roles_setup.set_defaults(func=_roles_setup)
+    roles_grant = roles_commands.add_parser(
+        "grant-analyst", help="create or update an analyst login, scoped to provinces or not"
+    )
+    roles_grant.add_argument("login", help="the analyst's login name, e.g. analyst_danang")
+    roles_grant.add_argument(
+        "--province",
+        action="append",
+        help="GSO code of a province the analyst sees (repeat it); none: every province",
+    )
+    roles_grant.add_argument(
+        "--password-env", metavar="VAR", help="environment variable holding the login's password"
+    )
+    roles_grant.set_defaults(func=_roles_grant_analyst)
+    roles_show = roles_commands.add_parser("show", help="who can do what in the warehouse")
+    roles_show.set_defaults(func=_roles_show)
     return parser
 
 

@@ -46,11 +46,20 @@ def parse() -> Path:
 
 def published_models() -> list[str]:
     """Names of the models in marts/, which the publisher copies from `audit` to `marts`."""
+    return sorted(published_slices())
+
+
+def published_slices() -> dict[str, str | None]:
+    """Each published model and the column it is published by (`meta.publish_slice`), if any.
+
+    A model with a slice column (today's province) is validated and published province by
+    province; one without (the dimensions) is validated and published whole.
+    """
     import json
 
     manifest = json.loads(manifest_path().read_text(encoding="utf-8"))
-    return sorted(
-        node["name"]
+    return {
+        node["name"]: (node["config"].get("meta") or {}).get("publish_slice")
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model" and node["fqn"][1] == "marts"
-    )
+    }

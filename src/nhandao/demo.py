@@ -83,6 +83,10 @@ def run_demo(province: str, years: range, seed: int, out=print) -> None:
         out(f"  publish_marts: {task_state(build_run, 'publish_marts')}")
     else:
         out("→ nothing new since the last publication: the marts are up to date")
+    out("→ DAG monitor_reporting (completeness, freshness, gate history → monitoring.*)")
+    run_dag(dags, "monitor_reporting")
+    page = settings.reports_dir() / "status" / "index.html"
+    out(f"  status page: {page}")
     from nhandao.query import district_year_summary
 
     with warehouse.connect(url) as conn:

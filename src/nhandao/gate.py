@@ -1,19 +1,24 @@
 """The quality gate: Great Expectations suites from expectations/suites/ run on the audit build.
 
-A failed `critical` expectation blocks publication; a failed `warning` is recorded only. Every
-result goes to `monitoring.gate_results`, and Data Docs are rebuilt for the person on call.
+Write–audit–publish per province: a suite of a model published by province (dbt meta
+`publish_slice`) is validated once per province slice, so a failed `critical` expectation holds
+back that province only; a suite of a model published whole (a dimension) is validated once, and
+its failure holds back everything. A failed `warning` is recorded only. Every result goes to
+`monitoring.gate_results`, an HTML report of the run is written, and Data Docs are rebuilt.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import psycopg
+from psycopg import sql
 
 from nhandao import settings
 
@@ -30,6 +35,7 @@ class ExpectationOutcome:
     observed_value: str | None
     unexpected_count: int | None
     notes: str | None
+    province_code: str | None = None  # the province slice validated; None: the whole table
 
     @property
     def blocks(self) -> bool:
@@ -37,6 +43,8 @@ class ExpectationOutcome:
 
     def describe(self) -> str:
         target = f"{self.suite_name}.{self.column}" if self.column else self.suite_name
+        if self.province_code:
+            target = f"[{self.province_code}] {target}"
         found = f" (observed {self.observed_value})" if self.observed_value is not None else ""
         count = f", {self.unexpected_count} rows" if self.unexpected_count else ""
         return f"{target}: {self.expectation_type}{found}{count} — {self.notes or ''}".rstrip(" —")
@@ -47,10 +55,36 @@ class GateResult:
     gate_run_id: str
     outcomes: list[ExpectationOutcome] = field(default_factory=list)
     data_docs_path: Path | None = None
+    provinces: list[str] = field(default_factory=list)  # the province slices validated
+    report_path: Path | None = None
 
     @property
     def passed(self) -> bool:
+        """True when nothing at all is held back."""
         return not any(outcome.blocks for outcome in self.outcomes)
+
+    @property
+    def global_failures(self) -> list[ExpectationOutcome]:
+        """Blocking failures of a model published whole: they hold back every province."""
+        return [o for o in self.blocking_failures if o.province_code is None]
+
+    @property
+    def held_back_provinces(self) -> list[str]:
+        if self.global_failures:
+            return list(self.provinces)
+        return sorted({o.province_code for o in self.blocking_failures if o.province_code})
+
+    @property
+    def publishable_provinces(self) -> list[str]:
+        held_back = set(self.held_back_provinces)
+        return [p for p in self.provinces if p not in held_back]
+
+    @property
+    def can_publish(self) -> bool:
+        """Something may be published: no global failure, and not every province held back."""
+        if self.global_failures:
+            return False
+        return not self.provinces or bool(self.publishable_provinces)
 
     @property
     def blocking_failures(self) -> list[ExpectationOutcome]:
@@ -62,14 +96,14 @@ class GateResult:
 
 
 class GateFailed(Exception):
-    """The audit build broke at least one blocking expectation; nothing was published."""
+    """The audit build broke blocking expectations everywhere: nothing can be published."""
 
     def __init__(self, result: GateResult):
         self.result = result
         lines = "\n".join(f"  - {o.describe()}" for o in result.blocking_failures)
         super().__init__(
             f"quality gate {result.gate_run_id} failed; marts left as they were:\n{lines}\n"
-            f"Data Docs: {result.data_docs_path}"
+            f"Report: {result.report_path}\nData Docs: {result.data_docs_path}"
         )
 
 
@@ -100,22 +134,63 @@ def _context(context_dir: Path):
     return context
 
 
-def _validation_definition(context, datasource, suite_dict: dict, schema: str):
+SLICE_VALUE = re.compile(r"^[0-9A-Za-z_-]{1,32}$")  # province codes (and `unknown`)
+
+
+def _asset(datasource, name: str, make):
+    try:
+        return datasource.get_asset(name)
+    except LookupError:
+        return make()
+
+
+def _validation_definition(
+    context, datasource, suite, schema: str, table: str, slice_column=None, slice_value=None
+):
+    """Validate `suite` on schema.table, or on the rows of one slice (`table@value` asset)."""
     import great_expectations as gx
 
-    table = suite_dict["name"].split(".", 1)[1]
-    try:
-        asset = datasource.get_asset(table)
-    except LookupError:
-        asset = datasource.add_table_asset(name=table, table_name=table, schema_name=schema)
+    if slice_column is None:
+        name = f"{schema}.{table}"
+        asset = _asset(
+            datasource,
+            name,
+            lambda: datasource.add_table_asset(name=name, table_name=table, schema_name=schema),
+        )
+    else:
+        if not SLICE_VALUE.match(slice_value):
+            raise ValueError(f"unexpected {slice_column} value {slice_value!r} in {table}")
+        name = f"{schema}.{table}@{slice_value}"
+        query = f"select * from {schema}.{table} where {slice_column} = '{slice_value}'"
+        asset = _asset(datasource, name, lambda: datasource.add_query_asset(name=name, query=query))
     try:
         batch = asset.get_batch_definition("whole_table")
     except (KeyError, LookupError):
         batch = asset.add_batch_definition_whole_table("whole_table")
-    suite = context.suites.add_or_update(gx.ExpectationSuite(**suite_dict))
     return context.validation_definitions.add_or_update(
-        gx.ValidationDefinition(name=f"{schema}.{table}", data=batch, suite=suite)
+        gx.ValidationDefinition(name=name, data=batch, suite=suite)
     )
+
+
+def slice_values(conn: psycopg.Connection, schema: str, table: str, column: str) -> list[str]:
+    """The slices to validate: every value in the audit build and in what is published now.
+
+    A province that is published but missing from the audit build is validated too (as an
+    empty slice), so a build that lost a province holds it back instead of unpublishing it.
+    """
+    values: set[str] = set()
+    for source in (schema, "marts"):
+        exists = conn.execute(
+            "select 1 from information_schema.columns"
+            " where table_schema = %s and table_name = %s and column_name = %s",
+            (source, table, column),
+        ).fetchone()
+        if exists:
+            query = sql.SQL("select distinct {} from {} where {} is not null").format(
+                sql.Identifier(column), sql.Identifier(source, table), sql.Identifier(column)
+            )
+            values.update(row[0] for row in conn.execute(query))
+    return sorted(values)
 
 
 def _exception_message(item) -> str | None:
@@ -128,10 +203,17 @@ def _exception_message(item) -> str | None:
     return None
 
 
+def _slice_of(validation) -> str | None:
+    """The slice a validation ran on, from its asset's name (`schema.table@value`)."""
+    asset = (validation.meta.get("active_batch_definition") or {}).get("data_asset_name") or ""
+    return asset.partition("@")[2] or None
+
+
 def _outcomes(checkpoint_result) -> list[ExpectationOutcome]:
     outcomes = []
     for validation in checkpoint_result.run_results.values():
         suite_name = validation.suite_name
+        province_code = _slice_of(validation)
         for item in validation.results:
             config = item.expectation_config
             observed = item.result.get("observed_value")
@@ -150,6 +232,7 @@ def _outcomes(checkpoint_result) -> list[ExpectationOutcome]:
                     observed_value=None if observed is None else str(observed),
                     unexpected_count=item.result.get("unexpected_count"),
                     notes=(config.meta or {}).get("notes"),
+                    province_code=province_code,
                 )
             )
     return outcomes
@@ -158,18 +241,28 @@ def _outcomes(checkpoint_result) -> list[ExpectationOutcome]:
 def _record(conn: psycopg.Connection, result: GateResult) -> None:
     with conn.transaction():
         conn.execute(
-            "insert into monitoring.gate_runs (gate_run_id, success, data_docs_path)"
-            " values (%s, %s, %s)",
-            (result.gate_run_id, result.passed, str(result.data_docs_path or "")),
+            "insert into monitoring.gate_runs (gate_run_id, success, data_docs_path,"
+            " report_path, provinces_checked, provinces_held_back, global_failure)"
+            " values (%s, %s, %s, %s, %s, %s, %s)",
+            (
+                result.gate_run_id,
+                result.passed,
+                str(result.data_docs_path or ""),
+                str(result.report_path or ""),
+                result.provinces,
+                result.held_back_provinces,
+                bool(result.global_failures),
+            ),
         )
         with conn.cursor() as cur:
             cur.executemany(
-                "insert into monitoring.gate_results (gate_run_id, suite_name, expectation_type,"
-                " column_name, severity, success, observed_value, unexpected_count, notes)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "insert into monitoring.gate_results (gate_run_id, province_code, suite_name,"
+                " expectation_type, column_name, severity, success, observed_value,"
+                " unexpected_count, notes) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         result.gate_run_id,
+                        o.province_code,
                         o.suite_name,
                         o.expectation_type,
                         o.column,
@@ -190,17 +283,40 @@ def run_gate(
     context_dir: Path | None = None,
     schema: str = "audit",
     gate_run_id: str | None = None,
+    slices: dict[str, str | None] | None = None,
 ) -> GateResult:
-    """Validate every suite against `schema`, record the results, rebuild Data Docs."""
+    """Validate every suite against `schema`, slice by slice; record, report, rebuild Data Docs.
+
+    `slices` maps a table to the column it is published by (default: the dbt models' meta).
+    """
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
+    from nhandao import dbt, gate_report
+
     suites = load_suites(suites_dir or settings.expectations_dir() / "suites")
+    slices = dbt.published_slices() if slices is None else slices
     context = _context(context_dir or settings.home_dir() / "gx")
     datasource = context.data_sources.add_or_update_postgres(
         name="warehouse", connection_string=sqlalchemy_url(url)
     )
-    definitions = [_validation_definition(context, datasource, s, schema) for s in suites]
+    definitions, provinces = [], set()
+    with psycopg.connect(url) as conn:
+        for suite_dict in suites:
+            table = suite_dict["name"].split(".", 1)[1]
+            suite = context.suites.add_or_update(gx.ExpectationSuite(**suite_dict))
+            column = slices.get(table)
+            if column is None:
+                definitions.append(
+                    _validation_definition(context, datasource, suite, schema, table)
+                )
+                continue
+            values = slice_values(conn, schema, table, column)
+            provinces.update(values)
+            definitions.extend(
+                _validation_definition(context, datasource, suite, schema, table, column, value)
+                for value in values
+            )
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(
             name="publish_gate",
@@ -216,14 +332,19 @@ def run_gate(
         gate_run_id=gate_run_id,
         outcomes=_outcomes(checkpoint_result),
         data_docs_path=Path(docs.removeprefix("file://")) if docs else None,
+        provinces=sorted(provinces),
     )
+    result.report_path = gate_report.write(result, settings.reports_dir() / "gate")
     with psycopg.connect(url) as conn:
         _record(conn, result)
     return result
 
 
 def enforce(result: GateResult) -> GateResult:
-    """Raise GateFailed if a blocking expectation failed; return the result otherwise."""
-    if not result.passed:
+    """Raise GateFailed if nothing can be published; return the result otherwise.
+
+    Provinces held back by a blocking failure in their own slice do not stop the others.
+    """
+    if not result.can_publish:
         raise GateFailed(result)
     return result

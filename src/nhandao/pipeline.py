@@ -5,7 +5,11 @@ DAG files in dags/ only wire these into tasks; the tests call them directly too.
 
 from __future__ import annotations
 
-from nhandao import dbt, gate, landing, publish, warehouse
+import logging
+
+from nhandao import alerts, dbt, gate, landing, monitor, publish, settings, status_page, warehouse
+
+log = logging.getLogger(__name__)
 
 RAW_SUBMISSIONS_URI = "nhandao://warehouse/raw/submissions"
 PUBLISHED_MARTS_URI = "nhandao://warehouse/marts"
@@ -36,12 +40,53 @@ def load_files(urls: list[str]) -> dict:
 
 
 def validate_audit(gate_run_id: str | None = None) -> str:
-    """Run the quality gate on the audit build; raise GateFailed if a blocking rule fails."""
-    result = gate.enforce(gate.run_gate(warehouse.warehouse_url(), gate_run_id=gate_run_id))
-    return result.gate_run_id
+    """Run the quality gate on the audit build, province by province.
+
+    Raises GateFailed when nothing can be published (a shared table failed, or every province
+    was held back); returns the gate run id otherwise, held-back provinces included.
+    """
+    result = gate.run_gate(warehouse.warehouse_url(), gate_run_id=gate_run_id)
+    if not result.passed:
+        _send(alerts.gate_failed_alerts(result, report_url=result.report_path))
+    return gate.enforce(result).gate_run_id
 
 
-def publish_audit(gate_run_id: str) -> dict[str, int]:
-    """Copy the published models from audit to marts in one transaction."""
+def _send(pending: list) -> int:
+    """Send alerts; a channel that fails is logged (and recorded), never fails the caller."""
+    try:
+        return len(alerts.send(pending))
+    except alerts.AlertDeliveryFailed as exc:
+        log.error("%s", exc)
+        return 0
+
+
+def publish_audit(gate_run_id: str) -> dict:
+    """Publish what the gate run allows from audit to marts, in one transaction."""
     with warehouse.connect(warehouse.warehouse_url()) as conn:
-        return publish.publish(conn, dbt.published_models(), gate_run_id)
+        published = publish.publish(conn, dbt.published_slices(), gate_run_id)
+    return {
+        "row_counts": published.row_counts,
+        "provinces_published": published.provinces_published,
+        "provinces_held_back": published.provinces_held_back,
+    }
+
+
+def monitor_reporting(trigger: str) -> dict:
+    """Snapshot completeness, overdue reports and province states; rewrite the status page."""
+    url = prepare_warehouse()
+    with warehouse.connect(url) as conn:
+        snapshot_id = monitor.take_snapshot(conn, trigger)
+        page = status_page.write(conn, settings.reports_dir() / "status")
+        late = monitor.late_provinces(conn, snapshot_id)
+    return {
+        "snapshot_id": snapshot_id,
+        "status_page": str(page),
+        "late_provinces": [row["province_code"] for row in late],
+    }
+
+
+def alert_late_provinces(snapshot_id: int, status_page_path: str) -> int:
+    """Tell each province with missing reports (once a day per province and period)."""
+    with warehouse.connect(warehouse.warehouse_url()) as conn:
+        late = monitor.late_provinces(conn, snapshot_id)
+    return _send(alerts.late_province_alerts(late, report_url=status_page_path))

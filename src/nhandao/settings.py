@@ -45,6 +45,13 @@ def landing_dir() -> Path:
     return Path(url.removeprefix("file://"))
 
 
+def reports_dir() -> Path:
+    """Where HTML reports are written: gate runs, the status page (NHANDAO_REPORTS overrides)."""
+    if env := os.environ.get("NHANDAO_REPORTS"):
+        return Path(env).resolve()
+    return home_dir() / "reports"
+
+
 def dbt_project_dir() -> Path:
     return project_dir() / "dbt_project"
 

@@ -16,6 +16,18 @@ submission_rows as (
 
 ),
 
+periods as (
+
+    select * from {{ ref('dim_period') }}
+
+),
+
+admin_units as (
+
+    select * from {{ ref('dim_admin_unit') }}
+
+),
+
 -- the figures of both versions of each submission: this one (new) and the one before (old)
 both_versions as (
 
@@ -80,32 +92,39 @@ compared as (
 final as (
 
     select
-        {{ surrogate_key(['reporting_unit_code', 'period_code', 'program_code',
-                          'indicator_code', 'submission_file_id']) }} as revision_id,
-        reporting_unit_code,
-        period_code,
-        program_code,
-        indicator_code,
-        version_number::integer as version_number,
+        {{ surrogate_key(['compared.reporting_unit_code', 'compared.period_code',
+                          'compared.program_code', 'compared.indicator_code',
+                          'compared.submission_file_id']) }} as revision_id,
+        compared.reporting_unit_code,
+        coalesce(admin_units.current_province_code, 'unknown') as current_province_code,
+        compared.period_code,
+        compared.program_code,
+        compared.indicator_code,
+        compared.version_number::integer as version_number,
         case
-            when old_value is null then 'added'
-            when new_value is null then 'withdrawn'
+            when compared.old_value is null then 'added'
+            when compared.new_value is null then 'withdrawn'
             else 'changed'
         end as change_type,
-        old_value,
-        old_qualifier,
-        new_value,
-        new_qualifier,
-        new_value - old_value as difference,
-        previous_file_id,
-        submission_file_id,
-        revised_at
+        compared.old_value,
+        compared.old_qualifier,
+        compared.new_value,
+        compared.new_qualifier,
+        compared.new_value - compared.old_value as difference,
+        compared.previous_file_id,
+        compared.submission_file_id,
+        compared.revised_at
 
     from compared
-    where old_value is null
-        or new_value is null
-        or old_value <> new_value
-        or old_qualifier <> new_qualifier
+    left join periods
+        on compared.period_code = periods.period_code
+    left join admin_units
+        on compared.reporting_unit_code = admin_units.admin_unit_code
+        and {{ valid_on('admin_units', 'periods.end_date') }}
+    where compared.old_value is null
+        or compared.new_value is null
+        or compared.old_value <> compared.new_value
+        or compared.old_qualifier <> compared.new_qualifier
 
 )
 

@@ -26,7 +26,7 @@ final as (
         expected.admin_unit_code,
         expected.admin_unit_name,
         expected.province_code,
-        expected.current_province_code,
+        coalesce(expected.current_province_code, 'unknown') as current_province_code,
         expected.period_code,
         expected.period_end_date,
         expected.due_date,

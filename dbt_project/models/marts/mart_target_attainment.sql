@@ -48,6 +48,7 @@ final as (
         scorecard.admin_unit_code,
         scorecard.admin_unit_name,
         scorecard.admin_level,
+        scorecard.current_province_code,
         scorecard.year,
         scorecard.indicator_code,
         scorecard.target,

@@ -145,6 +145,7 @@ scored as (
         units.admin_unit_name,
         units.admin_level,
         units.province_code,
+        coalesce(units.current_province_code, 'unknown') as current_province_code,
         rolled_up.year::integer as year,
         rolled_up.indicator_code,
         rolled_up.total,

@@ -105,3 +105,60 @@ alter table raw.submission_rows add column if not exists parsed_value numeric;
 alter table raw.submission_rows add column if not exists parsed_qualifier text;
 alter table raw.rejections add column if not exists sheet_name text;
 alter table raw.rejections add column if not exists source_column text;
+
+-- Write–audit–publish per province (issue 5): what each gate run checked and held back, which
+-- slice each result is about, and what each publication published and kept back.
+alter table monitoring.gate_runs add column if not exists report_path text;
+alter table monitoring.gate_runs add column if not exists provinces_checked text[];
+alter table monitoring.gate_runs add column if not exists provinces_held_back text[];
+alter table monitoring.gate_runs add column if not exists global_failure boolean;
+alter table monitoring.gate_results add column if not exists province_code text;
+alter table monitoring.publications add column if not exists provinces_published text[];
+alter table monitoring.publications add column if not exists provinces_held_back text[];
+
+-- The monitor (DAG monitor_reporting, issue 5): one snapshot per run, with completeness per
+-- province and period, the late and missing reports of recent periods, and each province's
+-- state (last load, last publication, last gate result, held back or not).
+create table if not exists monitoring.snapshots (
+    snapshot_id bigint generated always as identity primary key,
+    taken_at timestamptz not null default now(),
+    trigger text not null
+);
+create table if not exists monitoring.completeness (
+    snapshot_id bigint not null references monitoring.snapshots (snapshot_id),
+    province_code text not null,
+    period_code text not null,
+    due_date date,
+    expected integer not null,
+    received integer not null,
+    on_time integer not null,
+    late integer not null,
+    missing integer not null
+);
+create table if not exists monitoring.overdue_reports (
+    snapshot_id bigint not null references monitoring.snapshots (snapshot_id),
+    province_code text not null,
+    period_code text not null,
+    admin_unit_code text not null,
+    admin_unit_name text,
+    due_date date,
+    status text not null check (status in ('late', 'missing')),
+    days_overdue integer
+);
+create table if not exists monitoring.province_status (
+    snapshot_id bigint not null references monitoring.snapshots (snapshot_id),
+    province_code text not null,
+    province_name text,
+    last_loaded_at timestamptz,
+    last_published_at timestamptz,
+    last_gate_run_id text,
+    last_gate_at timestamptz,
+    held_back boolean not null default false,
+    held_back_since timestamptz,
+    blocking_rules text[],
+    warnings integer,
+    current_period text,
+    current_expected integer,
+    current_received integer,
+    current_on_time integer
+);

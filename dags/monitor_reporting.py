@@ -1,0 +1,44 @@
+"""Watch reporting: completeness and timeliness, late and missing reports per province, each
+province's last good load and gate result, into monitoring.*; rewrite the status page; alert
+provinces with missing reports.
+
+Runs every morning (07:00, Vietnam time) and after each publication (the published_marts asset).
+"""
+
+from datetime import datetime
+
+from airflow.sdk import Asset, dag, task
+from airflow.timetables.assets import AssetOrTimeSchedule
+from airflow.timetables.trigger import CronTriggerTimetable
+
+from nhandao import alerts, pipeline
+
+PUBLISHED_MARTS = Asset(name="published_marts", uri=pipeline.PUBLISHED_MARTS_URI)
+
+
+@dag(
+    dag_id="monitor_reporting",
+    schedule=AssetOrTimeSchedule(
+        timetable=CronTriggerTimetable("0 7 * * *", timezone="Asia/Ho_Chi_Minh"),
+        assets=[PUBLISHED_MARTS],
+    ),
+    start_date=datetime(2025, 1, 1),
+    catchup=False,
+    max_active_runs=1,
+    tags=["nhandao", "monitoring"],
+    doc_md=__doc__,
+    on_failure_callback=alerts.dag_failed_alert,
+)
+def monitor_reporting():
+    @task
+    def take_snapshot(run_id=None) -> dict:
+        return pipeline.monitor_reporting(trigger=run_id)
+
+    @task
+    def alert_late_provinces(snapshot: dict) -> int:
+        return pipeline.alert_late_provinces(snapshot["snapshot_id"], snapshot["status_page"])
+
+    alert_late_provinces(take_snapshot())
+
+
+monitor_reporting()

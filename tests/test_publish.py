@@ -1,0 +1,203 @@
+"""Write–audit–publish per province: a blocking failure in one province holds back that
+province only, and readers during a publication see the old marts or the new, never a mix."""
+
+import csv
+import threading
+import time
+
+import psycopg
+import pytest
+from conftest import rows
+
+from nhandao import dbt, gate, generate, ingest, publish
+from nhandao.cli import main
+
+HEADER = ",".join(generate.COLUMNS)
+# Đà Nẵng (48) and Hậu Giang (93), one year each: two provinces, small enough to build quickly.
+# Slices are today's provinces: Hậu Giang's figures belong to Cần Thơ (92) since July 2025.
+PROVINCES = ("48", "93")
+
+# a reader's view of the marts: one statement, so one snapshot
+READ_STATE = """
+select
+    (select count(*) from marts.fct_aid_value),
+    (select coalesce(sum(total), 0) from marts.mart_unit_year_totals
+     where indicator_code = 'aid_value_vnd')
+"""
+
+
+def province_rows(url: str, province: str) -> list[tuple]:
+    return rows(
+        url,
+        "select figure_id, value, qualifier, loaded_at from marts.fct_blood_units"
+        " where current_province_code = %s order by figure_id",
+        (province,),
+    )
+
+
+def build_gate_publish(url: str) -> tuple[gate.GateResult, publish.Publication]:
+    dbt.run(["build", "--quiet"], url)
+    result = gate.enforce(gate.run_gate(url))
+    with psycopg.connect(url) as conn:
+        return result, publish.publish(conn, dbt.published_slices(), result.gate_run_id)
+
+
+@pytest.fixture(scope="module")
+def published(module_warehouse_url, manifest, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("two_provinces")
+    files = [
+        path
+        for province in PROVINCES
+        for path in generate.generate_province(province, range(2023, 2024), folder, seed=4)
+    ]
+    assert {r.status for r in ingest.ingest_paths(files, module_warehouse_url)} == {"loaded"}
+    result, publication = build_gate_publish(module_warehouse_url)
+    assert result.passed
+    return module_warehouse_url, folder, publication
+
+
+def a_district_file(folder, province: str) -> dict[str, str]:
+    """One row of a May blood-donation file of a district of `province`, as generated."""
+    for path in sorted(folder.glob(f"{province}-*-2023M05.csv")):
+        with open(path, encoding="utf-8") as f:
+            for row in csv.DictReader(f):
+                if row["program_code"] == "blood_donation":
+                    return row
+    raise AssertionError(f"no blood-donation file for {province}")
+
+
+def test_both_provinces_are_published_and_recorded(published):
+    url, _, publication = published
+    assert publication.provinces_published == ["48", "92"]
+    assert publication.provinces_held_back == []
+    counts = dict(
+        rows(url, "select current_province_code, count(*) from marts.fct_blood_units group by 1")
+    )
+    assert set(counts) == {"48", "92"} and min(counts.values()) > 0
+    assert rows(
+        url,
+        "select provinces_published, provinces_held_back from monitoring.publications"
+        " order by publication_id desc limit 1",
+    ) == [(["48", "92"], [])]
+
+
+def test_a_blocking_failure_holds_back_its_province_only(published, tmp_path, capsys):
+    url, folder, _ = published
+    can_tho_before = province_rows(url, "92")
+    da_nang_before = province_rows(url, "48")
+
+    # Hậu Giang resubmits a district's May with 5,000 blood units from one drive (blocking);
+    # Đà Nẵng resubmits one of its own with a corrected donor count (fine)
+    bad = a_district_file(folder, "93")
+    good = a_district_file(folder, "48")
+    (tmp_path / "93-resubmission.csv").write_text(
+        "\n".join(
+            [
+                HEADER,
+                f"{bad['reporting_unit_code']},,2023M05,blood_drives,1,,blood_donation,",
+                f"{bad['reporting_unit_code']},,2023M05,blood_units,5.000,,blood_donation,",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    (tmp_path / "48-resubmission.csv").write_text(
+        "\n".join(
+            [
+                HEADER,
+                f"{good['reporting_unit_code']},,2023M05,blood_drives,3,,blood_donation,",
+                f"{good['reporting_unit_code']},,2023M05,blood_units,1.234,,blood_donation,",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    loaded = ingest.ingest_paths(sorted(tmp_path.glob("*.csv")), url)
+    assert {r.status for r in loaded} == {"loaded"}
+
+    result, publication = build_gate_publish(url)
+
+    assert not result.passed and result.can_publish
+    assert result.held_back_provinces == ["92"]
+    assert publication.provinces_published == ["48"]
+    assert publication.provinces_held_back == ["92"]
+    [failure] = result.blocking_failures
+    assert failure.province_code == "92" and "1,500" in failure.notes
+    # Cần Thơ keeps its last good figures, row for row; Đà Nẵng has its correction
+    assert province_rows(url, "92") == can_tho_before
+    assert province_rows(url, "48") != da_nang_before
+    assert rows(
+        url,
+        "select value from marts.fct_blood_units where reporting_unit_code = %s"
+        " and period_code = '2023M05' and indicator_code = 'blood_units'",
+        (good["reporting_unit_code"],),
+    ) == [(1234,)]
+    # the audit build does hold the bad figure: it was held back, not lost
+    assert rows(url, "select max(value) from audit.fct_blood_units")[0][0] == 5000
+
+    # the run is recorded slice by slice, and its HTML report says who was held back and why
+    assert rows(
+        url,
+        "select provinces_checked, provinces_held_back, global_failure from monitoring.gate_runs"
+        " where gate_run_id = %s",
+        (result.gate_run_id,),
+    ) == [(["48", "92"], ["92"], False)]
+    assert rows(
+        url,
+        "select province_code, suite_name from monitoring.gate_results"
+        " where gate_run_id = %s and not success and severity = 'critical'",
+        (result.gate_run_id,),
+    ) == [("92", "marts.fct_blood_units")]
+    report = result.report_path.read_text(encoding="utf-8")
+    assert "Thành phố Cần Thơ" in report and "held back" in report and "1,500" in report
+    assert "http://" not in report and "https://" not in report  # reads offline
+
+    # provincial IT sees it at a glance: `nhandao status` and the status page
+    assert main(["status"]) == 0
+    status = capsys.readouterr().out
+    table = {line[:2]: line for line in reversed(status.splitlines()) if line[:2] in ("48", "92")}
+    assert "HELD BACK" in table["92"] and "passed" in table["48"]
+    assert "92 Thành phố Cần Thơ: held back since" in status
+    assert "at most 1,500 units" in status
+    assert main(["report", "--out", str(tmp_path / "status")]) == 0
+    page = (tmp_path / "status" / "index.html").read_text(encoding="utf-8")
+    assert "giữ lại / held back" in page and "at most 1,500 units" in page
+    assert (tmp_path / "status" / "gate" / result.report_path.name).is_file()
+
+
+def test_a_reader_during_publication_sees_old_or_new_never_a_mix(published, tmp_path):
+    url, folder, _ = published
+    row = a_district_file(folder, "48")
+    (tmp_path / "48-january.csv").write_text(
+        f"{HEADER}\n{row['reporting_unit_code']},,2024M01,aid_value_vnd,123.456.000,,general,\n",
+        encoding="utf-8",
+    )
+    assert ingest.ingest_paths([tmp_path / "48-january.csv"], url)[0].status == "loaded"
+    dbt.run(["build", "--quiet"], url)
+    result = gate.run_gate(url)
+    before = rows(url, READ_STATE)[0]
+
+    seen, errors, stop = set(), [], threading.Event()
+
+    def read_until_stopped():
+        with psycopg.connect(url, autocommit=True) as conn:
+            while not stop.is_set():
+                try:
+                    seen.add(conn.execute(READ_STATE).fetchone())
+                except psycopg.Error as exc:  # a reader must never fail during a swap
+                    errors.append(exc)
+
+    reader = threading.Thread(target=read_until_stopped)
+    reader.start()
+    try:
+        time.sleep(0.3)
+        with psycopg.connect(url) as conn:
+            publish.publish(conn, dbt.published_slices(), result.gate_run_id)
+        time.sleep(0.3)
+    finally:
+        stop.set()
+        reader.join()
+
+    after = rows(url, READ_STATE)[0]
+    assert after[0] == before[0] + 1
+    assert after[1] == before[1] + 123_456_000
+    assert errors == []
+    assert seen == {before, after}  # both states seen, and nothing in between
