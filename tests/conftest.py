@@ -21,7 +21,7 @@ for key in ("NHANDAO_HOME", "NHANDAO_LANDING", "AIRFLOW_HOME", "AIRFLOW__CORE__D
     os.environ.pop(key, None)
 os.environ["NHANDAO_HOME"] = str(SESSION_HOME)
 
-from nhandao import settings, warehouse  # noqa: E402
+from nhandao import access, settings, warehouse  # noqa: E402
 
 settings.apply_airflow_environment()
 
@@ -41,7 +41,8 @@ def server_url():
 
 
 def fresh_database(server_url: str, monkeypatch: pytest.MonkeyPatch, landing: Path):
-    """Create a bootstrapped database and point NHANDAO_WAREHOUSE_URL at it; yield its URL."""
+    """Create a database set up as the admin would (schemas, runtime roles), point
+    NHANDAO_WAREHOUSE_URL at it and yield its (admin) URL."""
     import psycopg
 
     name = f"nhandao_test_{uuid.uuid4().hex[:10]}"
@@ -52,6 +53,7 @@ def fresh_database(server_url: str, monkeypatch: pytest.MonkeyPatch, landing: Pa
     monkeypatch.setenv("NHANDAO_LANDING", str(landing))
     with warehouse.connect(url) as conn:
         warehouse.bootstrap(conn)
+        access.ensure_roles(conn)  # the pipeline runs as nhandao_loader / nhandao_transformer
     yield url
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f"drop database if exists {name} with (force)")

@@ -91,6 +91,19 @@ def test_ingest_build_publish_end_to_end(dags, warehouse_url):
     [(tables,)] = rows(warehouse_url, "select tables from monitoring.publications")
     assert set(FACTS) <= set(tables)
 
+    # no superuser at run time: each step logged in as its own role
+    assert rows(warehouse_url, "select distinct loaded_by from raw.submission_files") == [
+        ("nhandao_loader",)
+    ]
+    assert rows(
+        warehouse_url,
+        "select (select distinct run_by from monitoring.gate_runs),"
+        " (select distinct published_by from monitoring.publications),"
+        " (select array_agg(distinct tableowner) from pg_tables"
+        "  where schemaname in ('audit', 'marts')),"
+        " (select bool_or(rolsuper) from pg_roles where rolname like 'nhandao\\_%%')",
+    ) == [("nhandao_transformer", "nhandao_transformer", ["nhandao_transformer"], False)]
+
     # the demo's closing summary shows the same totals, in Vietnamese number format
     with psycopg.connect(warehouse_url) as conn:
         summary = district_year_summary(conn)

@@ -41,9 +41,10 @@ def published(module_warehouse_url, manifest, airflow_db, tmp_path_factory):
     folder = tmp_path_factory.mktemp("danang_2024")
     files = generate.generate_province("48", range(2024, 2025), folder, seed=2)
     assert {r.status for r in ingest.ingest_paths(files, module_warehouse_url)} == {"loaded"}
-    from nhandao import dbt
+    from nhandao import dbt, warehouse
 
-    dbt.run(["build", "--quiet"], module_warehouse_url)
+    # built, gated and published as the pipeline does it: as the transformer role
+    dbt.run(["build", "--quiet"], warehouse.runtime_url(warehouse.TRANSFORMER))
     pipeline.publish_audit(pipeline.validate_audit())
     return module_warehouse_url, folder
 

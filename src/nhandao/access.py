@@ -334,6 +334,15 @@ def _install_protect_trigger(conn: psycopg.Connection) -> str:
     return f"event trigger {PROTECT_TRIGGER}: marts tables are protected as they are created"
 
 
+def is_set_up(conn: psycopg.Connection) -> bool:
+    """True when `ensure_roles` has run on this database (read from the catalog: any role may
+    ask, with or without rights on the access schema)."""
+    return conn.execute(
+        "select exists (select from pg_class join pg_namespace on relnamespace = pg_namespace.oid"
+        " where nspname = 'access' and relname = 'analyst_scopes')"
+    ).fetchone()[0]
+
+
 def ensure_roles(conn: psycopg.Connection) -> list[str]:
     """Create the roles and grant them their rights on the current database; run as the admin
     (a superuser, or the database owner with CREATEROLE). Idempotent; returns what it did."""

@@ -28,21 +28,6 @@ SMTP_CONN_ID = "nhandao_smtp"
 VIETNAM = timezone(timedelta(hours=7))  # no daylight saving time
 WEBHOOK_TIMEOUT_SECONDS = 10
 
-DDL = """
-create table if not exists monitoring.alerts (
-    alert_id bigint generated always as identity primary key,
-    kind text not null,
-    province_code text,
-    dedup_key text not null,
-    subject text not null,
-    channel text not null,
-    sent_at timestamptz not null default now(),
-    ok boolean not null,
-    error text
-);
-create index if not exists alerts_dedup_key on monitoring.alerts (dedup_key, channel) where ok;
-"""
-
 
 @dataclass(frozen=True)
 class Rule:
@@ -412,14 +397,6 @@ def _send_smtp(alerts: list[Alert]) -> list[str | None]:
 SENDERS = {"smtp": _send_smtp, "webhook": _send_webhook}
 
 
-def ensure_table(conn: psycopg.Connection) -> None:
-    """Create monitoring.alerts if it is missing (idempotent, safe to run concurrently)."""
-    with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('nhandao.alerts'))")
-        conn.execute("create schema if not exists monitoring")
-        conn.execute(DDL)
-
-
 def _already_sent(conn: psycopg.Connection | None, alert: Alert, channel: str) -> bool:
     if conn is None or alert.kind != "province_late":
         return False
@@ -465,8 +442,8 @@ def _ledger(url: str | None) -> psycopg.Connection | None:
     """The warehouse connection that records attempts; None (logged) if it is unreachable, so
     that an alert about a broken warehouse still goes out."""
     try:
-        conn = warehouse.connect(url or warehouse.warehouse_url(), autocommit=True)
-        ensure_table(conn)
+        url = url or warehouse.runtime_url(warehouse.TRANSFORMER)
+        conn = warehouse.connect(url, autocommit=True)
     except Exception:
         log.exception("alerts: the warehouse is unreachable; sending without recording")
         return None

@@ -28,15 +28,35 @@ def _template(args: argparse.Namespace) -> int:
     return 0
 
 
+def _loader_url(command: str) -> str | None:
+    """The URL to write raw with: the loader role's (None, after saying why, if it is not set
+    up), or the warehouse's own with NHANDAO_RUN_AS_ROLES=false."""
+    from nhandao import settings, warehouse
+
+    url = warehouse.ensure_warehouse()
+    if not settings.run_as_roles():
+        return url
+    url = warehouse.runtime_url(warehouse.LOADER)
+    try:
+        warehouse.check_runtime(url)
+    except warehouse.NotSetUp as exc:
+        print(f"nhandao {command}: {exc}", file=sys.stderr)
+        return None
+    return url
+
+
 def _ingest(args: argparse.Namespace) -> int:
-    from nhandao import ingest, warehouse
+    from nhandao import ingest
 
     paths = [Path(p) for p in args.paths]
     missing = [str(p) for p in paths if not p.is_file()]
     if missing:
         print(f"nhandao ingest: no such file: {', '.join(missing)}", file=sys.stderr)
         return 2
-    results = ingest.ingest_paths(paths, warehouse.ensure_warehouse())
+    url = _loader_url("ingest")
+    if url is None:
+        return 2
+    results = ingest.ingest_paths(paths, url)
     for result in results:
         print(result.line())
     return 1 if any(r.status == "rejected" for r in results) else 0
@@ -58,6 +78,85 @@ def _extract(args: argparse.Namespace) -> int:
         print(narrative.figures_csv(figures), end="")
     else:
         print(narrative.figures_json(figures))
+    return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    import getpass
+
+    from tabulate import tabulate
+
+    from nhandao import review, warehouse
+
+    url = _loader_url("review")  # decisions are appended to raw, which only the loader writes
+    if url is None:
+        return 2
+    try:
+        with warehouse.connect(url) as conn:
+            if args.review_command == "list":
+                figures = review.list_figures(conn, args.file, args.status)
+            else:
+                decision = "accepted" if args.review_command == "accept" else "rejected"
+                by = args.by or getpass.getuser()
+                done = review.decide(conn, args.file_id, decision, args.figures, by, args.note)
+    except review.ReviewError as exc:
+        print(f"nhandao review: {exc}", file=sys.stderr)
+        return 2
+    if args.review_command != "list":
+        label = "đã chấp nhận / accepted" if done.decision == "accepted" else "đã loại / rejected"
+        if not done.figure_numbers:
+            print(f"tệp / file {done.file_id}: không còn số liệu chờ xem xét / nothing to review")
+        else:
+            numbers = ", ".join(map(str, done.figure_numbers))
+            print(f"{label}: tệp / file {done.file_id}, số liệu / figures {numbers}")
+        for indicator, numbers in sorted(done.added_up.items()):
+            print(
+                f"lưu ý / note: {indicator} {', '.join(map(str, numbers))} được cộng lại / are"
+                " added up in the facts"
+            )
+        print("có hiệu lực từ lần dựng kho tiếp theo / takes effect at the next build")
+        return 0
+    if not figures:
+        print("không có số liệu nào / no figures")
+        return 0
+
+    def short(text: str, around: str, width: int = 60) -> str:
+        """The sentence, cut to `width` characters around the figure's words."""
+        if len(text) <= width:
+            return text
+        at = max(0, min(text.find(around) - width // 3, len(text) - width))
+        end = at + width
+        return ("…" if at else "") + text[at:end].strip() + ("…" if end < len(text) else "")
+
+    table = [
+        [
+            f.file_id,
+            f.figure_number,
+            f.reporting_unit_code,
+            f.period_code,
+            f.indicator_code,
+            format(f.value.normalize(), "f"),
+            f.qualifier,
+            f.status,
+            f.text,
+            short(" ".join(f.sentence.split()), f.text),
+        ]
+        for f in figures
+    ]
+    headers = [
+        "tệp\nfile",
+        "số\nno.",
+        "đơn vị\nunit",
+        "kỳ\nperiod",
+        "chỉ tiêu\nindicator",
+        "giá trị\nvalue",
+        "độ chính xác\nqualifier",
+        "trạng thái\nstatus",
+        "viết là\nas written",
+        "trong câu\nin the sentence",
+    ]
+    print(tabulate(table, headers=headers, disable_numparse=True))
+    print(f"\n({len(figures)} số liệu / figures)")
     return 0
 
 
@@ -234,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     tpl.set_defaults(func=_template)
 
     ing = commands.add_parser(
-        "ingest", help="load submission files (.csv, .xlsx) into raw, as the DAG does"
+        "ingest",
+        help="load submission files (.csv, .xlsx, narrative .docx/.md/.txt) into raw",
     )
     ing.add_argument("paths", nargs="+", help="submission files")
     ing.set_defaults(func=_ingest)
@@ -245,6 +345,36 @@ def build_parser() -> argparse.ArgumentParser:
     ext.add_argument("path", help="the report")
     ext.add_argument("--format", choices=["json", "csv"], default="json", help="default json")
     ext.set_defaults(func=_extract)
+
+    rev = commands.add_parser(
+        "review", help="figures read from narrative reports: list them, accept or reject them"
+    )
+    rev_commands = rev.add_subparsers(dest="review_command", required=True)
+    rev_list = rev_commands.add_parser("list", help="figures and their review status")
+    rev_list.add_argument("--file", type=int, metavar="FILE_ID", help="only this file's figures")
+    rev_list.add_argument(
+        "--status",
+        choices=["needs_review", "accepted", "rejected", "all"],
+        default="needs_review",
+        help="default needs_review",
+    )
+    rev_list.set_defaults(func=_review)
+    for verb, meaning in (
+        ("accept", "they count from the next build"),
+        ("reject", "they never count"),
+    ):
+        decide = rev_commands.add_parser(verb, help=f"{verb} figures of a file: {meaning}")
+        decide.add_argument("file_id", type=int, help="the file's id (see review list)")
+        decide.add_argument(
+            "figures",
+            type=int,
+            nargs="*",
+            metavar="FIGURE_NUMBER",
+            help="the figures (default: every figure of the file not decided yet)",
+        )
+        decide.add_argument("--note", help="why, kept with the decision")
+        decide.add_argument("--by", help="who decides (default: your login name)")
+        decide.set_defaults(func=_review)
 
     qry = commands.add_parser("query", help="run a read-only SQL query against the warehouse")
     qry.add_argument("sql", help='e.g. "select * from marts.fct_blood_units limit 5"')

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nhandao import dbt, generate, settings, warehouse
+from nhandao import access, dbt, generate, settings, warehouse
 
 
 class DagRunFailed(Exception):
@@ -67,6 +67,10 @@ def run_demo(province: str, years: range, seed: int, out=print) -> None:
     out("→ Kho dữ liệu / warehouse: starting")
     url = warehouse.ensure_warehouse()
     out(f"  {url}")
+    if settings.run_as_roles():
+        with warehouse.connect(url) as conn:
+            access.ensure_roles(conn)
+        out(f"  the DAGs log in as {warehouse.LOADER} and {warehouse.TRANSFORMER}")
     out("→ Airflow metadata database and dbt manifest")
     prepare_airflow()
     dbt.parse()

@@ -57,8 +57,8 @@ REASONS: dict[str, tuple[str, str]] = {
     "unreadable_file": ("Không đọc được tệp: %s", "The file cannot be read: %s"),
     "suspicious_file": ("Tệp bị từ chối vì không an toàn: %s", "The file is refused as unsafe: %s"),
     "unsupported_format": (
-        "Định dạng tệp không được hỗ trợ: %s (dùng .csv hoặc biểu mẫu .xlsx)",
-        "Unsupported file format: %s (use .csv or the .xlsx form)",
+        "Định dạng tệp không được hỗ trợ: %s (dùng .csv, biểu mẫu .xlsx, báo cáo .docx/.md/.txt)",
+        "Unsupported file format: %s (use .csv, the .xlsx form or a .docx/.md/.txt report)",
     ),
     "wrong_columns": (
         "Tiêu đề cột không đúng mẫu: %s",
@@ -144,6 +144,25 @@ REASONS: dict[str, tuple[str, str]] = {
     "duplicate_row": (
         "Số liệu '%s' bị lặp trong tệp (cùng đơn vị, kỳ, chỉ tiêu, chương trình)",
         "Figure '%s' is repeated in the file (same unit, period, indicator and program)",
+    ),
+    # narrative reports (nhandao.narrative_ingest): the file's name gives the unit and period
+    "narrative_file_name": (
+        "Tên tệp báo cáo '%s' không theo quy ước <mã đơn vị>-<kỳ báo cáo>-<tên tùy ý>.docx"
+        " (hoặc .txt, .md), ví dụ 492-2024M09-bao-cao.docx: mã đơn vị hành chính, rồi kỳ báo"
+        " cáo như 2024M09, 2024Q3, 2024YTD09, 2024S1, 2024",
+        "The report's file name '%s' does not follow <unit code>-<period>-<anything>.docx"
+        " (or .txt, .md), e.g. 492-2024M09-bao-cao.docx: an administrative unit code, then a"
+        " period such as 2024M09, 2024Q3, 2024YTD09, 2024S1, 2024",
+    ),
+    "unit_not_in_province": (
+        "Đơn vị '%s' trong tên tệp không thuộc tỉnh ghi ở đầu tên tệp",
+        "Unit '%s' in the file name is not in the province the name starts with",
+    ),
+    "no_figures": (
+        "Không tìm thấy số liệu nào trong văn bản báo cáo (một con số kèm đơn vị: 1.085 đơn vị"
+        " máu, 350 suất quà, 120 triệu đồng)",
+        "No figure was found in the report's text (a number with its measure word: 1.085 đơn"
+        " vị máu, 350 suất quà, 120 triệu đồng)",
     ),
 }
 
@@ -560,8 +579,11 @@ class IngestResult:
     rows_rejected: int = 0
     message: str = ""
     report_paths: tuple[Path, ...] = field(default_factory=tuple)
+    kind: str = "figures"  # figures or targets (CSV, Excel), narrative (figures read from text)
 
     def line(self) -> str:
+        if self.status == "loaded" and self.kind == "narrative":
+            return f"loaded    {self.path.name}: {self.rows_loaded} figures to review"
         if self.status == "loaded":
             extra = f", {self.rows_rejected} row(s) rejected" if self.rows_rejected else ""
             return f"loaded    {self.path.name}: {self.rows_loaded} rows{extra}"
@@ -940,18 +962,20 @@ def _explain_unit_names(cur: psycopg.Cursor, scope: list[str] | None) -> None:
 def _record_rejected_file(
     conn: psycopg.Connection, path: Path, print_: Fingerprint, error: SubmissionError
 ) -> int:
+    file_format = _format_of(path)
     with conn.transaction():
         file_id = conn.execute(
             "insert into raw.submission_files (file_name, sha256, size_bytes, source_format,"
-            " encoding, submitted_at, status) values (%s, %s, %s, %s, %s, %s, 'rejected')"
-            " returning file_id",
+            " encoding, submitted_at, submission_kind, status)"
+            " values (%s, %s, %s, %s, %s, %s, %s, 'rejected') returning file_id",
             (
                 path.name,
                 print_.sha256,
                 print_.size,
-                _format_of(path),
+                file_format,
                 print_.encoding,
                 print_.submitted_at,
+                "narrative" if file_format == "narrative" else "figures",
             ),
         ).fetchone()[0]
         if error.row_problems:
@@ -982,6 +1006,10 @@ def _record_rejected_file(
 
 
 def _format_of(path: Path) -> str:
+    from nhandao import narrative_ingest
+
+    if narrative_ingest.is_narrative(path):
+        return "narrative"
     suffix = path.suffix.lower()
     if suffix in EXCEL_SUFFIXES:
         return "xlsx"
@@ -1001,8 +1029,13 @@ def ingest_file(conn: psycopg.Connection, path: Path, write_report: bool = True)
     ).fetchone()
     if already:
         return IngestResult(path, "skipped", file_id=already[0])
+    from nhandao import narrative_ingest
+
     try:
-        result = _load(conn, path, print_)
+        if narrative_ingest.is_narrative(path):  # a report in sentences: figures to review
+            result = narrative_ingest.load(conn, path, print_)
+        else:
+            result = _load(conn, path, print_)
     except SubmissionError as error:
         file_id = _record_rejected_file(conn, path, print_, error)
         result = IngestResult(path, "rejected", file_id=file_id, message=str(error))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
-from nhandao import dbt, settings
+from nhandao import dbt, settings, warehouse
 
 
 def project_config() -> ProjectConfig:
@@ -22,8 +22,8 @@ def project_config() -> ProjectConfig:
         dbt_project_path=settings.dbt_project_dir(),
         manifest_path=manifest,
         install_dbt_deps=False,
-        # dbt's profile variables from the warehouse URL (string parsing only, no connection)
-        env_vars=dbt.dbt_env(),
+        # dbt's profile variables for the transformer role (string parsing only, no connection)
+        env_vars=dbt.dbt_env(warehouse.runtime_url(warehouse.TRANSFORMER)),
     )
 
 

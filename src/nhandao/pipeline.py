@@ -15,9 +15,18 @@ RAW_SUBMISSIONS_URI = "nhandao://warehouse/raw/submissions"
 PUBLISHED_MARTS_URI = "nhandao://warehouse/marts"
 
 
-def prepare_warehouse() -> str:
-    """Start the embedded server if it is the default, create schemas and raw tables."""
-    return warehouse.ensure_warehouse()
+def prepare_warehouse() -> None:
+    """Start the embedded server if it is the default, and check the warehouse is set up.
+
+    With runtime roles (the default) the schemas and roles are the admin's job (`nhandao roles
+    setup`); a pipeline step only checks it can log in. Without them, it creates the schemas.
+    """
+    if not settings.run_as_roles():
+        warehouse.ensure_warehouse()
+        return
+    if warehouse.is_embedded():
+        warehouse.ensure_embedded_server()
+    warehouse.check_runtime(warehouse.runtime_url(warehouse.TRANSFORMER))
 
 
 def find_new_files(landing_url: str | None = None) -> list[str]:
@@ -27,7 +36,8 @@ def find_new_files(landing_url: str | None = None) -> list[str]:
 
 def load_files(urls: list[str]) -> dict:
     """Load each file in its own transaction, file it away; a summary with a line per file."""
-    processed = landing.process(urls, prepare_warehouse())
+    prepare_warehouse()
+    processed = landing.process(urls, warehouse.runtime_url(warehouse.LOADER))
     results = [result for result, _ in processed]
     summary = {
         status: sum(r.status == status for r in results)
@@ -45,7 +55,8 @@ def validate_audit(gate_run_id: str | None = None) -> str:
     Raises GateFailed when nothing can be published (a shared table failed, or every province
     was held back); returns the gate run id otherwise, held-back provinces included.
     """
-    result = gate.run_gate(warehouse.warehouse_url(), gate_run_id=gate_run_id)
+    url = warehouse.runtime_url(warehouse.TRANSFORMER)
+    result = gate.run_gate(url, gate_run_id=gate_run_id)
     if not result.passed:
         _send(alerts.gate_failed_alerts(result, report_url=result.report_path))
     return gate.enforce(result).gate_run_id
@@ -54,7 +65,7 @@ def validate_audit(gate_run_id: str | None = None) -> str:
 def _send(pending: list) -> int:
     """Send alerts; a channel that fails is logged (and recorded), never fails the caller."""
     try:
-        return len(alerts.send(pending))
+        return len(alerts.send(pending, url=warehouse.runtime_url(warehouse.TRANSFORMER)))
     except alerts.AlertDeliveryFailed as exc:
         log.error("%s", exc)
         return 0
@@ -62,7 +73,7 @@ def _send(pending: list) -> int:
 
 def publish_audit(gate_run_id: str) -> dict:
     """Publish what the gate run allows from audit to marts, in one transaction."""
-    with warehouse.connect(warehouse.warehouse_url()) as conn:
+    with warehouse.connect(warehouse.runtime_url(warehouse.TRANSFORMER)) as conn:
         published = publish.publish(conn, dbt.published_slices(), gate_run_id)
     return {
         "row_counts": published.row_counts,
@@ -73,8 +84,8 @@ def publish_audit(gate_run_id: str) -> dict:
 
 def monitor_reporting(trigger: str) -> dict:
     """Snapshot completeness, overdue reports and province states; rewrite the status page."""
-    url = prepare_warehouse()
-    with warehouse.connect(url) as conn:
+    prepare_warehouse()
+    with warehouse.connect(warehouse.runtime_url(warehouse.TRANSFORMER)) as conn:
         snapshot_id = monitor.take_snapshot(conn, trigger)
         page = status_page.write(conn, settings.reports_dir() / "status")
         late = monitor.late_provinces(conn, snapshot_id)
@@ -87,6 +98,6 @@ def monitor_reporting(trigger: str) -> dict:
 
 def alert_late_provinces(snapshot_id: int, status_page_path: str) -> int:
     """Tell each province with missing reports (once a day per province and period)."""
-    with warehouse.connect(warehouse.warehouse_url()) as conn:
+    with warehouse.connect(warehouse.runtime_url(warehouse.TRANSFORMER)) as conn:
         late = monitor.late_provinces(conn, snapshot_id)
     return _send(alerts.late_province_alerts(late, report_url=status_page_path))

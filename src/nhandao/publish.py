@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
+from nhandao import access
+
 
 class PublishRefused(Exception):
     """Publication was asked for without a gate run that allows it."""
@@ -108,6 +110,9 @@ def publish(
                 result.row_counts[table] = _replace_slices(
                     conn, table, column, result.provinces_published, held_back
                 )
+        if access.is_set_up(conn):
+            # row-level security on every province table, also on one created just now
+            access.secure_marts(conn)
         conn.execute(
             "insert into monitoring.publications (gate_run_id, tables, row_counts,"
             " provinces_published, provinces_held_back) values (%s, %s, %s, %s, %s)",

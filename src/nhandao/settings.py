@@ -45,6 +45,14 @@ def landing_dir() -> Path:
     return Path(url.removeprefix("file://"))
 
 
+def run_as_roles() -> bool:
+    """Whether the pipeline logs in as nhandao_loader and nhandao_transformer (the default; the
+    admin creates them with `nhandao roles setup`) or as the warehouse URL's own user
+    (NHANDAO_RUN_AS_ROLES=false, for a single-user development database)."""
+    value = os.environ.get("NHANDAO_RUN_AS_ROLES", "true")
+    return value.strip().lower() not in ("0", "false", "no", "off")
+
+
 def reports_dir() -> Path:
     """Where HTML reports are written: gate runs, the status page (NHANDAO_REPORTS overrides)."""
     if env := os.environ.get("NHANDAO_REPORTS"):

@@ -47,6 +47,26 @@ def warehouse_url() -> str:
     return f"postgresql://postgres:@/{EMBEDDED_DATABASE}?host={embedded_data_dir()}"
 
 
+LOADER = "nhandao_loader"
+TRANSFORMER = "nhandao_transformer"
+
+
+class NotSetUp(Exception):
+    """The warehouse lacks its schemas or runtime roles: the admin must run the setup."""
+
+
+def runtime_url(role: str) -> str:
+    """The URL a pipeline step connects with: as `role` (the loader writes raw; the
+    transformer builds, gates, publishes and monitors), never as the admin, unless
+    NHANDAO_RUN_AS_ROLES=false. No I/O: safe at DAG parse time."""
+    url = warehouse_url()
+    if not settings.run_as_roles():
+        return url
+    from nhandao.access import role_url
+
+    return role_url(url, role)
+
+
 def split_url(url: str) -> ConnectionParts:
     """Split a postgresql:// URL; a Unix-socket directory may be given as ?host=/dir."""
     parts = urlsplit(url)
@@ -86,6 +106,28 @@ def ensure_warehouse() -> str:
     with connect(url) as conn:
         bootstrap(conn)
     return url
+
+
+def check_runtime(url: str) -> None:
+    """Raise NotSetUp unless the warehouse at `url` (a runtime role's) is ready for the pipeline."""
+    try:
+        with connect(url) as conn:
+            ready = conn.execute(
+                "select count(*) = 2 from pg_class"
+                " join pg_namespace on relnamespace = pg_namespace.oid"
+                " where (nspname, relname) in (('raw', 'submission_files'),"
+                " ('access', 'analyst_scopes'))"
+            ).fetchone()[0]
+    except psycopg.OperationalError as exc:
+        raise NotSetUp(
+            f"cannot log in as {split_url(url).user}: {str(exc).strip()}\n"
+            "Create the runtime roles first: `nhandao roles setup` (as the admin)."
+        ) from exc
+    if not ready:
+        raise NotSetUp(
+            f"the warehouse {split_url(url).dbname} is not set up for the pipeline's roles:"
+            " run `nhandao roles setup` (as the admin) first"
+        )
 
 
 def connect(url: str | None = None, **kwargs) -> psycopg.Connection:

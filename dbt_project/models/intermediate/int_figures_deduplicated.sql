@@ -1,5 +1,14 @@
--- One row per figure (reporting unit × period × indicator × program) from the current version of
--- its submission (see int_submission_versions).
+-- One row per figure (reporting unit × period × indicator × program): from the current version of
+-- its submission (see int_submission_versions), or else from a narrative report, once a person
+-- has accepted it (see int_narrative_figures_reviewed). Figures awaiting review and rejected
+-- figures never get here, so they never reach the facts.
+--
+-- Precedence: a structured submission (CSV, Excel form) wins over a narrative report for the same
+-- unit, period, program and indicator: its figure was entered to be counted, the narrative one
+-- was read out of a sentence. Among narrative reports, the latest loaded file with an accepted
+-- figure for it wins; accepted figures of the same indicator in one file are added up (the
+-- reviewer accepts the parts of the period's activity, or its total, not both). For narrative
+-- figures `source_row_number` is the figure's number in its file (the first, when added up).
 
 with
 
@@ -16,7 +25,14 @@ current_versions as (
 
 ),
 
-final as (
+accepted_narrative_figures as (
+
+    select * from {{ ref('int_narrative_figures_reviewed') }}
+    where review_status = 'accepted'
+
+),
+
+submitted as (
 
     select
         submission_rows.reporting_unit_code,
@@ -31,7 +47,8 @@ final as (
         submission_rows.source_row_number,
         current_versions.file_name,
         current_versions.loaded_at,
-        current_versions.version_count
+        current_versions.version_count,
+        'submission' as source_kind
 
     from submission_rows
     inner join current_versions
@@ -39,6 +56,86 @@ final as (
         and submission_rows.reporting_unit_code = current_versions.reporting_unit_code
         and submission_rows.period_code = current_versions.period_code
         and submission_rows.program_code = current_versions.program_code
+
+),
+
+narrative_by_file as (
+
+    select
+        reporting_unit_code,
+        period_code,
+        indicator_code,
+        program_code,
+        submission_file_id,
+        file_name,
+        loaded_at,
+        sum(value) as value,
+        {{ rollup_qualifier('qualifier') }} as qualifier,
+        min(figure_number) as source_row_number
+
+    from accepted_narrative_figures
+    group by
+        reporting_unit_code,
+        period_code,
+        indicator_code,
+        program_code,
+        submission_file_id,
+        file_name,
+        loaded_at
+
+),
+
+narrative_versions as (
+
+    select
+        *,
+        row_number() over narrative_history as version_rank,
+        count(*) over narrative_history as version_count
+
+    from narrative_by_file
+    window narrative_history as (
+        partition by reporting_unit_code, period_code, indicator_code, program_code
+        order by loaded_at desc, submission_file_id desc
+        rows between unbounded preceding and unbounded following
+    )
+
+),
+
+narrated as (
+
+    select
+        narrative_versions.reporting_unit_code,
+        cast(null as text) as reporting_unit_name,
+        narrative_versions.period_code,
+        narrative_versions.indicator_code,
+        narrative_versions.program_code,
+        narrative_versions.value,
+        narrative_versions.qualifier,
+        cast(null as text) as note,
+        narrative_versions.submission_file_id,
+        narrative_versions.source_row_number,
+        narrative_versions.file_name,
+        narrative_versions.loaded_at,
+        narrative_versions.version_count,
+        'narrative' as source_kind
+
+    from narrative_versions
+    where narrative_versions.version_rank = 1
+        and not exists (
+            select from submitted
+            where submitted.reporting_unit_code = narrative_versions.reporting_unit_code
+                and submitted.period_code = narrative_versions.period_code
+                and submitted.indicator_code = narrative_versions.indicator_code
+                and submitted.program_code = narrative_versions.program_code
+        )
+
+),
+
+final as (
+
+    select * from submitted
+    union all
+    select * from narrated
 
 )
 

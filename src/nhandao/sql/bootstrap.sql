@@ -162,3 +162,62 @@ create table if not exists monitoring.province_status (
     current_received integer,
     current_on_time integer
 );
+
+-- Every alert sent (or attempted), per channel: late-province alerts are sent once per
+-- province, period and day (dedup_key); a failed delivery is kept with its error.
+create table if not exists monitoring.alerts (
+    alert_id bigint generated always as identity primary key,
+    kind text not null,
+    province_code text,
+    dedup_key text not null,
+    subject text not null,
+    channel text not null,
+    sent_at timestamptz not null default now(),
+    ok boolean not null,
+    error text
+);
+create index if not exists alerts_dedup_key on monitoring.alerts (dedup_key, channel) where ok;
+
+-- Narrative reports (issue 6): figures read out of a report's text (.txt, .md, .docx) wait for a
+-- person's review before they count. One row per figure the extractor read, with the reporting
+-- unit and period the file's name gave (<unit code>-<period>-<anything>.docx) and where in the
+-- text it was read; the file itself is a raw.submission_files row (source_format and
+-- submission_kind 'narrative'), written in the same transaction.
+create table if not exists raw.narrative_figures (
+    file_id bigint not null references raw.submission_files (file_id),
+    figure_number integer not null,
+    reporting_unit_code text not null,
+    period text not null,
+    program_code text not null default 'general',
+    indicator_code text not null,
+    value numeric not null,
+    qualifier text not null check (qualifier in ('exact', 'lower_bound', 'approximate')),
+    text text not null,
+    sentence text not null,
+    start_offset integer not null,
+    end_offset integer not null,
+    unit_mention text,
+    period_mention text,
+    primary key (file_id, figure_number)
+);
+-- Review decisions, append-only: the latest decision on a figure (highest review_id) is the one
+-- that holds, so a decision can be changed and every earlier one is kept. A figure with no
+-- decision needs review and never reaches the facts.
+create table if not exists raw.narrative_reviews (
+    review_id bigint generated always as identity primary key,
+    file_id bigint not null,
+    figure_number integer not null,
+    decision text not null check (decision in ('accepted', 'rejected')),
+    reviewed_by text not null default current_user,
+    reviewed_at timestamptz not null default now(),
+    note text,
+    foreign key (file_id, figure_number) references raw.narrative_figures (file_id, figure_number)
+);
+create index if not exists narrative_reviews_figure
+    on raw.narrative_reviews (file_id, figure_number, review_id);
+
+-- Who did it: the loader and the gate run as their own roles, never as the admin (issue 5).
+alter table raw.submission_files add column if not exists loaded_by text default current_user;
+alter table monitoring.gate_runs add column if not exists run_by text default current_user;
+alter table monitoring.publications add column if not exists published_by text
+    default current_user;
