@@ -4,18 +4,21 @@ province only, and readers during a publication see the old marts or the new, ne
 import csv
 import threading
 import time
+import uuid
 
 import psycopg
 import pytest
 from conftest import rows
 
-from nhandao import dbt, gate, generate, ingest, publish
+from nhandao import access, dbt, gate, generate, ingest, publish
 from nhandao.cli import main
 
 HEADER = ",".join(generate.COLUMNS)
 # Đà Nẵng (48) and Hậu Giang (93), one year each: two provinces, small enough to build quickly.
 # Slices are today's provinces: Hậu Giang's figures belong to Cần Thơ (92) since July 2025.
 PROVINCES = ("48", "93")
+
+QUERY_PROVINCES = "select distinct current_province_code from marts.fct_blood_units"
 
 # a reader's view of the marts: one statement, so one snapshot
 READ_STATE = """
@@ -201,3 +204,19 @@ def test_a_reader_during_publication_sees_old_or_new_never_a_mix(published, tmp_
     assert after[1] == before[1] + 123_456_000
     assert errors == []
     assert seen == {before, after}  # both states seen, and nothing in between
+
+
+def test_a_province_analyst_queries_their_province_only(published, capsys, monkeypatch):
+    url, _, _ = published
+    login = f"analyst_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        access.grant_analyst(conn, login, ["48"])
+    try:
+        monkeypatch.setenv("NHANDAO_WAREHOUSE_URL", access.role_url(url, login))
+        assert main(["query", "--csv", QUERY_PROVINCES]) == 0
+        assert capsys.readouterr().out.split() == ["current_province_code", "48"]
+        assert main(["query", "select count(*) from raw.submission_rows"]) == 1
+        assert "permission denied" in capsys.readouterr().err
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            access.revoke_analyst(conn, login)

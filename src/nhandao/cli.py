@@ -165,9 +165,8 @@ def _query(args: argparse.Namespace) -> int:
 
     from nhandao import query, warehouse
 
-    url = warehouse.ensure_warehouse()
     try:
-        with warehouse.connect(url) as conn:
+        with warehouse.connect(warehouse.reader_url()) as conn:
             columns, rows = query.run_query(conn, args.sql)
     except psycopg.Error as exc:
         print(f"nhandao query: {exc}".rstrip(), file=sys.stderr)
@@ -181,7 +180,7 @@ def _query(args: argparse.Namespace) -> int:
 def _summary(args: argparse.Namespace) -> int:
     from nhandao import query, warehouse
 
-    with warehouse.connect(warehouse.ensure_warehouse()) as conn:
+    with warehouse.connect(warehouse.reader_url()) as conn:
         print(query.district_year_summary(conn))
     return 0
 
@@ -192,7 +191,7 @@ def _status(args: argparse.Namespace) -> int:
     from nhandao import monitor, warehouse
     from nhandao.gate_report import local_time as when
 
-    with warehouse.connect(warehouse.ensure_warehouse()) as conn:
+    with warehouse.connect(warehouse.reader_url()) as conn:
         states = monitor.province_states(conn)
     if not states:
         print("no province loaded yet")
@@ -229,7 +228,7 @@ def _status(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from nhandao import status_page, warehouse
 
-    with warehouse.connect(warehouse.ensure_warehouse()) as conn:
+    with warehouse.connect(warehouse.reader_url()) as conn:
         print(f"wrote {status_page.write(conn, Path(args.out))}")
     return 0
 

@@ -100,6 +100,12 @@ def ensure_embedded_server() -> str:
     return warehouse_url()
 
 
+def reader_url() -> str:
+    """The warehouse URL for reading (queries, status): starts the embedded server if it is the
+    default, but creates nothing, so any login works, an analyst's included."""
+    return ensure_embedded_server() if is_embedded() else warehouse_url()
+
+
 def ensure_warehouse() -> str:
     """Make sure the warehouse is reachable and its schemas and raw tables exist; return the URL."""
     url = ensure_embedded_server() if is_embedded() else warehouse_url()
