@@ -87,7 +87,7 @@ def test_the_monitor_dag_snapshots_writes_the_page_and_alerts_once(published, we
 
     page = settings.reports_dir() / "status" / "index.html"
     html = page.read_text(encoding="utf-8")
-    assert "Thành phố Đà Nẵng" in html and html.count("<svg") == 2
+    assert "Thành phố Đà Nẵng" in html and html.count("<svg") == 3
     assert "Phường Hải Châu" in html  # a missing ward, listed by name
     for external in ('src="http', 'href="http', "@import", "url(http"):
         assert external not in html  # reads offline

@@ -24,7 +24,9 @@ CHART_UNITS = 30  # at most this many units per chart: the least complete first
 
 def _svg(figure) -> str:
     buffer = io.StringIO()
-    figure.savefig(buffer, format="svg", bbox_inches="tight")
+    figure.savefig(
+        buffer, format="svg", bbox_inches="tight", metadata={"Date": None, "Creator": None}
+    )
     text = buffer.getvalue()
     return text[text.index("<svg") :]
 
@@ -61,12 +63,43 @@ def completeness_by_unit_chart(conn: psycopg.Connection, province: str, today: d
     figure, axes = plt.subplots(figsize=(7, 0.25 * len(rows) + 1))
     names = [name for name, _ in rows][::-1]
     values = [float(pct) for _, pct in rows][::-1]
-    axes.barh(names, values, color=["#b91c1c" if v < 80 else "#15803d" for v in values])
-    axes.set_xlim(0, 100)
+    bars = axes.barh(names, values, color=["#b91c1c" if v < 80 else "#15803d" for v in values])
+    axes.bar_label(bars, labels=[f"{v:.0f}%" for v in values], padding=2, fontsize=7)
+    axes.set_xlim(0, 105)
     axes.set_xlabel("% báo cáo đã nhận / reports received")
     axes.set_title(
         f"Mức đầy đủ theo đơn vị, {len(rows)} đơn vị thấp nhất, {CHART_PERIODS} kỳ gần nhất"
     )
+    svg = _svg(figure)
+    plt.close(figure)
+    return svg
+
+
+def completeness_over_time_chart(
+    conn: psycopg.Connection, province: str, today: date
+) -> str | None:
+    rows = conn.execute(
+        """
+        select period_code, 100.0 * sum(received) / sum(expected),
+            100.0 * sum(on_time) / sum(expected)
+        from marts.mart_reporting_completeness
+        where current_province_code = %s and due_date < %s
+        group by period_code order by max(due_date) desc limit 36
+        """,
+        (province, today),
+    ).fetchall()[::-1]
+    if not rows:
+        return None
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(9, 2.6))
+    periods = [period for period, _, _ in rows]
+    axes.plot(periods, [float(r) for _, r, _ in rows], marker="o", ms=3, label="đã nhận / received")
+    axes.plot(periods, [float(t) for _, _, t in rows], ls="--", label="đúng hạn / on time")
+    axes.set_ylim(-5, 105)
+    axes.set_ylabel("%")
+    axes.set_xticks(periods[:: max(1, len(periods) // 12)])
+    axes.legend(loc="lower left", fontsize=8)
+    axes.set_title("Mức đầy đủ theo kỳ / completeness by period (36 kỳ gần nhất)")
     svg = _svg(figure)
     plt.close(figure)
     return svg
@@ -114,6 +147,7 @@ def write(conn: psycopg.Connection, out_dir: Path, today: date | None = None) ->
             charts = [
                 chart
                 for chart in (
+                    completeness_over_time_chart(conn, state.province_code, today),
                     completeness_by_unit_chart(conn, state.province_code, today),
                     totals_by_year_chart(conn, state.province_code),
                 )
