@@ -174,7 +174,8 @@ def with_cached_formula_value(path: Path, cell: str, cached: str) -> Path:
         for item in zin.infolist():
             data = zin.read(item.filename)
             if item.filename == "xl/worksheets/sheet1.xml":
-                pattern = rf'(<c r="{cell}"[^>]*>\s*<f>[^<]*</f>)\s*<v\s*/>'.encode()
+                # an empty value: <v/> (openpyxl on the standard library) or <v></v> (on lxml)
+                pattern = rf'(<c r="{cell}"[^>]*>\s*<f>[^<]*</f>)\s*(?:<v\s*/>|<v></v>)'.encode()
                 data, count = re.subn(pattern, rb"\1<v>" + cached.encode() + b"</v>", data)
                 assert count == 1
             zout.writestr(item, data)

@@ -220,3 +220,17 @@ def test_a_province_analyst_queries_their_province_only(published, capsys, monke
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             access.revoke_analyst(conn, login)
+
+
+def test_the_gate_runs_again_when_a_province_is_gone(published):
+    """The checkpoint stored by the last run names Cần Thơ's slices; a warehouse without Cần Thơ
+    must still be gated (the stored checkpoint must load again)."""
+    url, _, _ = published
+    slices = {table: column for table, column in dbt.published_slices().items() if column}
+    with psycopg.connect(url) as conn:
+        for table, column in slices.items():
+            for schema in ("audit", "marts"):
+                conn.execute(f"delete from {schema}.{table} where {column} = '92'")
+    result = gate.run_gate(url)
+    assert result.provinces == ["48"]
+    assert result.can_publish

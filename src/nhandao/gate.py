@@ -9,6 +9,7 @@ its failure holds back everything. A failed `warning` is recorded only. Every re
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
@@ -172,6 +173,21 @@ def _validation_definition(
     )
 
 
+def _datasource(context, url: str):
+    """The GX data source of this warehouse, one per connection, kept between runs.
+
+    Its assets (a table, or a province's slice of it) are only ever added, never dropped, so
+    the checkpoint stored by an earlier run, which names them, always loads again: replacing
+    the data source would drop them, and a province absent from this run would make the
+    stored checkpoint unreadable.
+    """
+    name = "warehouse_" + hashlib.sha256(url.encode()).hexdigest()[:10]
+    try:
+        return context.data_sources.get(name)
+    except (KeyError, LookupError, ValueError):
+        return context.data_sources.add_postgres(name=name, connection_string=sqlalchemy_url(url))
+
+
 def slice_values(conn: psycopg.Connection, schema: str, table: str, column: str) -> list[str]:
     """The slices to validate: every value in the audit build and in what is published now.
 
@@ -297,9 +313,7 @@ def run_gate(
     suites = load_suites(suites_dir or settings.expectations_dir() / "suites")
     slices = dbt.published_slices() if slices is None else slices
     context = _context(context_dir or settings.home_dir() / "gx")
-    datasource = context.data_sources.add_or_update_postgres(
-        name="warehouse", connection_string=sqlalchemy_url(url)
-    )
+    datasource = _datasource(context, url)
     definitions, provinces = [], set()
     with psycopg.connect(url) as conn:
         for suite_dict in suites:
@@ -319,7 +333,7 @@ def run_gate(
             )
     checkpoint = context.checkpoints.add_or_update(
         gx.Checkpoint(
-            name="publish_gate",
+            name=f"publish_gate_{datasource.name}",
             validation_definitions=definitions,
             actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
             result_format="SUMMARY",
