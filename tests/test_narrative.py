@@ -18,14 +18,14 @@ from test_ingest import cp1258
 from nhandao.cli import main
 from nhandao.narrative import extract_figures, extract_file, read_report
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-REPORTS = SHARED / "reports"
+# A copy of the workplace's shared/reports and shared/tools/score_extraction.py (see its README)
+REPORTS = Path(__file__).resolve().parent / "data" / "narrative_reports"
 
 
 def _scorer():
     """The scorer the project is judged with, imported from its file."""
     spec = importlib.util.spec_from_file_location(
-        "score_extraction", SHARED / "tools" / "score_extraction.py"
+        "score_extraction", REPORTS / "score_extraction.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

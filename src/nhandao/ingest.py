@@ -16,10 +16,12 @@ import codecs
 import csv
 import difflib
 import hashlib
+import logging
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cached_property
 from pathlib import Path
 
 import psycopg
@@ -28,6 +30,8 @@ from nhandao import reference, reports
 from nhandao.generate import COLUMNS
 from nhandao.periods import PERIOD_PATTERN, parse_period
 from nhandao.text import unit_name_key
+
+log = logging.getLogger(__name__)
 
 CSV_SUFFIXES = (".csv", ".txt", ".tsv")
 # Targets the level above assigns, per unit, year and indicator, as a file of their own.
@@ -596,38 +600,44 @@ class IngestResult:
 
 @dataclass(frozen=True)
 class Fingerprint:
+    path: Path
     sha256: str
     size: int
-    encoding: str  # utf-8, utf-8-sig, utf-16, cp1258 or binary
+    head: bytes  # the first bytes: a byte-order mark tells UTF-8-with-BOM and UTF-16
+    has_quotes: bool  # any '"' in the file (values with quoted newlines are possible)
     submitted_at: datetime  # when the file landed: its modification time
+
+    @cached_property
+    def encoding(self) -> str:
+        """utf-8, utf-8-sig, utf-16 or cp1258 (read only when a path needs it: a whole pass)."""
+        if self.head.startswith(codecs.BOM_UTF8):
+            return "utf-8-sig"
+        if self.head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return "utf-16"
+        decoder = codecs.getincrementaldecoder("utf-8")()
+        with open(self.path, "rb") as f:
+            try:
+                while block := f.read(COPY_CHUNK):
+                    decoder.decode(block)
+                decoder.decode(b"", final=True)
+            except UnicodeDecodeError:
+                return "cp1258"
+        return "utf-8"
 
 
 def fingerprint(path: Path) -> Fingerprint:
-    """sha256, size and text encoding in one pass over the file."""
+    """sha256, size, first bytes and whether any quote appears, in one pass over the file."""
     digest = hashlib.sha256()
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    size, utf8, head = 0, True, b""
+    size, head, has_quotes = 0, b"", False
     with open(path, "rb") as f:
         while block := f.read(COPY_CHUNK):
             if not head:
                 head = block[:4]
             digest.update(block)
             size += len(block)
-            if utf8:
-                try:
-                    decoder.decode(block)
-                except UnicodeDecodeError:
-                    utf8 = False
-    if head.startswith(codecs.BOM_UTF8):
-        encoding = "utf-8-sig"
-    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"
-    elif utf8:
-        encoding = "utf-8"
-    else:
-        encoding = "cp1258"
+            has_quotes = has_quotes or b'"' in block
     modified = datetime.fromtimestamp(path.stat().st_mtime, tz=UTC)
-    return Fingerprint(digest.hexdigest(), size, encoding, modified)
+    return Fingerprint(path, digest.hexdigest(), size, head, has_quotes, modified)
 
 
 def sha256_of(path: Path) -> str:
@@ -788,8 +798,24 @@ def _copy_rows(cur: psycopg.Cursor, rows: list[tuple]) -> None:
 # --- the session's reference tables --------------------------------------------------------
 
 
+def prepare_campaigns(conn: psycopg.Connection) -> None:
+    """The campaign periods, which period_end_sql and period_start_sql read (once per session)."""
+    if conn.execute("select to_regclass('pg_temp.ref_campaigns')").fetchone()[0]:
+        return
+    with conn.transaction(), conn.cursor() as cur:
+        cur.execute(
+            "create temp table ref_campaigns (period_code text primary key, start_date date,"
+            " end_date date)"
+        )
+        cur.executemany(
+            "insert into ref_campaigns values (%s, %s, %s)",
+            [(c.code, c.start, c.end) for c in reference.campaign_periods()],
+        )
+
+
 def prepare_session(conn: psycopg.Connection) -> None:
     """Load the reference lists into temporary tables of this connection (once per session)."""
+    prepare_campaigns(conn)
     if conn.execute("select to_regclass('pg_temp.ref_units')").fetchone()[0]:
         return
     with conn.transaction(), conn.cursor() as cur:
@@ -843,14 +869,6 @@ def prepare_session(conn: psycopg.Connection) -> None:
                 (i.code, i.measure_unit, i.allows_fraction, i.max_value)
                 for i in reference.indicators().values()
             ],
-        )
-        cur.execute(
-            "create temp table ref_campaigns (period_code text primary key, start_date date,"
-            " end_date date)"
-        )
-        cur.executemany(
-            "insert into ref_campaigns values (%s, %s, %s)",
-            [(c.code, c.start, c.end) for c in reference.campaign_periods()],
         )
         cur.execute("create temp table ref_programs (program_code text primary key)")
         cur.executemany(
@@ -1021,7 +1039,6 @@ def _format_of(path: Path) -> str:
 def ingest_file(conn: psycopg.Connection, path: Path, write_report: bool = True) -> IngestResult:
     """Load one file in one transaction; record what happened and write its report."""
     path = Path(path)
-    prepare_session(conn)
     print_ = fingerprint(path)
     already = conn.execute(
         "select file_id from raw.submission_files where sha256 = %s and status = 'loaded'",
@@ -1049,6 +1066,9 @@ def _load(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestRe
     file_format = _format_of(path)
     kind = "figures"
     if file_format == "csv":
+        loaded = _try_bulk(conn, path, print_)
+        if loaded is not None:
+            return loaded
         header, delimiter = _read_csv_header(path, print_.encoding)
         kind = _check_csv_header(path, header)
         excel_content = None
@@ -1056,6 +1076,7 @@ def _load(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestRe
         excel_content = _read_excel(path)
     else:
         raise SubmissionError(path.name, "unsupported_format", path.suffix or path.name)
+    prepare_session(conn)
     try:
         with conn.transaction(), conn.cursor() as cur:
             cur.execute(
@@ -1105,6 +1126,36 @@ def _load(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestRe
         detail = f"{exc.diag.message_primary} ({context})" if context else str(exc)
         raise SubmissionError(path.name, "malformed_row", detail) from exc
     return IngestResult(path, "loaded", file_id=file_id, rows_loaded=total - bad, rows_rejected=bad)
+
+
+def _try_bulk(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestResult | None:
+    """The bulk path for a clean UTF-8 figures CSV (nhandao.bulk_csv); None: take the SQL path."""
+    from nhandao import bulk_csv
+
+    if print_.head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return None
+    encoding = "utf-8-sig" if print_.head.startswith(codecs.BOM_UTF8) else "utf-8"
+    try:
+        header, delimiter = _read_csv_header(path, encoding)
+    except SubmissionError:
+        return None
+    if header != COLUMNS or delimiter != ",":
+        return None
+    prepare_campaigns(conn)
+    try:
+        loaded = bulk_csv.load(
+            conn,
+            path,
+            sha256=print_.sha256,
+            size=print_.size,
+            encoding=encoding,
+            submitted_at=print_.submitted_at,
+            has_quotes=print_.has_quotes,
+        )
+    except bulk_csv.NotClean as why:
+        log.info("%s: the set-wise path reads this file (%s)", path.name, why)
+        return None
+    return IngestResult(path, "loaded", file_id=loaded.file_id, rows_loaded=loaded.rows)
 
 
 MAX_KEPT_PROBLEMS = 10_000
