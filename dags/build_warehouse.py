@@ -2,11 +2,15 @@
 
 Runs when new raw submissions arrive (the raw_submissions asset). If the gate fails, the
 publish task does not run and the marts stay exactly as they were.
+
+The dbt build is incremental: the facts and the heavy intermediate models rebuild only the
+submissions logged since their last build. Trigger with `{"full_refresh": true}` to rebuild
+every model from raw (after a change of reference data in seeds/, or of a model's columns).
 """
 
 from datetime import datetime
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, Param, dag, task
 from cosmos import DbtTaskGroup
 
 from nhandao import alerts, orchestration, pipeline
@@ -24,6 +28,14 @@ PUBLISHED_MARTS = Asset(name="published_marts", uri=pipeline.PUBLISHED_MARTS_URI
     tags=["nhandao", "dbt", "quality-gate"],
     doc_md=__doc__,
     on_failure_callback=alerts.dag_failed_alert,
+    params={
+        "full_refresh": Param(
+            False,
+            type="boolean",
+            description="Rebuild every model from raw (dbt --full-refresh) instead of"
+            " incrementally.",
+        )
+    },
 )
 def build_warehouse():
     @task

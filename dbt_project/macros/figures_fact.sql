@@ -1,12 +1,42 @@
 {#- The body of a fact model: the current figures of the indicators that feed `fact_name`, with
-    foreign keys to the dimensions (the unknown member where a lookup fails). -#}
+    foreign keys to the dimensions (the unknown member where a lookup fails).
+
+    Incremental by submission (unit × period × program, see macros/incremental.sql): the
+    submissions logged since the last build are taken whole from int_figures_deduplicated and
+    replace their rows; a submission left without figures of this fact is emptied. The loader
+    admits only periods and programs the dimensions know, so the fact's period_code and
+    program_code are the submission's. -#}
 {% macro figures_fact(fact_name) %}
 
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_changed',
+    unique_key=['reporting_unit_code', 'period_code', 'program_code'],
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['reporting_unit_code', 'period_code', 'program_code']},
+        {'columns': ['current_province_code']},
+    ],
+    post_hook="{{ record_changes_through('int_figures_deduplicated') }}",
+) }}
+-- depends_on: {{ ref('int_submission_changes') }}
+
 with
+
+{% if is_incremental() %}
+changed as (
+
+    {{ changed_since_last_build(['reporting_unit_code', 'period_code', 'program_code']) }}
+
+),
+{% endif %}
 
 figures as (
 
     select * from {{ ref('int_figures_deduplicated') }}
+    {% if is_incremental() %}
+    where (reporting_unit_code, period_code, program_code) in (select * from changed)
+    {% endif %}
 
 ),
 

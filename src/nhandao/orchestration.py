@@ -51,4 +51,5 @@ def render_config() -> RenderConfig:
 
 
 def operator_args() -> dict:
-    return {"append_env": True}
+    # incremental by default; a run triggered with {"full_refresh": true} rebuilds everything
+    return {"append_env": True, "full_refresh": "{{ params.full_refresh }}"}

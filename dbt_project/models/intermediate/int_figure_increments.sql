@@ -7,18 +7,50 @@
 -- Year-to-date reports become increments: YTD06 covers January–June, then YTD09 − YTD06 covers
 -- July–September (Q3). A cumulative total that goes down gives a negative increment, kept and
 -- flagged. A difference is exact only when both totals are; otherwise it is approximate.
+--
+-- Incremental by unit, program and year: an increment depends on the earlier reports of its
+-- year (YTD09 − YTD06) and on which kinds of report the unit sent that year, so a submission
+-- logged since the last build (a new month, a resubmission or late file of an old one) has its
+-- unit's program and year recomputed whole (see macros/incremental.sql).
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_changed',
+    unique_key=['reporting_unit_code', 'program_code', 'year'],
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['reporting_unit_code', 'program_code', 'year']},
+    ],
+    post_hook="{{ record_changes_through('int_figures_deduplicated') }}",
+) }}
+-- depends_on: {{ ref('int_submission_changes') }}
 
 with
 
-figures as (
+{% if is_incremental() %}
+changed as (
 
-    select * from {{ ref('int_figures_deduplicated') }}
+    {{ changed_since_last_build(['reporting_unit_code', 'program_code', 'year']) }}
 
 ),
+{% endif %}
 
 periods as (
 
     select * from {{ ref('dim_period') }}
+
+),
+
+figures as (
+
+    select figures.*
+    from {{ ref('int_figures_deduplicated') }} as figures
+    {% if is_incremental() %}
+    inner join periods
+        on figures.period_code = periods.period_code
+    where (figures.reporting_unit_code, figures.program_code, periods.year)
+        in (select * from changed)
+    {% endif %}
 
 ),
 

@@ -9,19 +9,52 @@
 -- figure for it wins; accepted figures of the same indicator in one file are added up (the
 -- reviewer accepts the parts of the period's activity, or its total, not both). For narrative
 -- figures `source_row_number` is the figure's number in its file (the first, when added up).
+--
+-- Incremental by submission (unit × period × program): a submission logged since the last build
+-- (see int_submission_changes) is recomputed whole and replaces its rows, so a resubmission's
+-- withdrawn figures disappear, and so does a narrative figure whose acceptance was withdrawn.
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_changed',
+    unique_key=['reporting_unit_code', 'period_code', 'program_code'],
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['reporting_unit_code', 'period_code', 'program_code']},
+    ],
+    post_hook="{{ record_changes_through('int_submission_versions') }}",
+) }}
+-- depends_on: {{ ref('int_submission_changes') }}
 
 with
 
-submission_rows as (
+{% if is_incremental() %}
+-- incremental: the submissions logged since the last build, recomputed whole
+changed as (
 
-    select * from {{ ref('stg_raw__submission_rows') }}
+    {{ changed_since_last_build(['reporting_unit_code', 'period_code', 'program_code']) }}
 
 ),
+{% endif %}
 
 current_versions as (
 
     select * from {{ ref('int_submission_versions') }}
     where is_current
+    {% if is_incremental() %}
+        and (reporting_unit_code, period_code, program_code) in (select * from changed)
+    {% endif %}
+
+),
+
+submission_rows as (
+
+    select * from {{ ref('stg_raw__submission_rows') }}
+    {% if is_incremental() %}
+    -- only the current versions' files are read (raw.submission_rows has a BRIN index on them)
+    where submission_file_id
+        = any(array(select distinct submission_file_id from current_versions))
+    {% endif %}
 
 ),
 
@@ -29,6 +62,9 @@ accepted_narrative_figures as (
 
     select * from {{ ref('int_narrative_figures_reviewed') }}
     where review_status = 'accepted'
+    {% if is_incremental() %}
+        and (reporting_unit_code, period_code, program_code) in (select * from changed)
+    {% endif %}
 
 ),
 

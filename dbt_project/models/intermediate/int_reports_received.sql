@@ -5,9 +5,11 @@
 
 with
 
-submission_rows as (
+-- the submissions each loaded file carried (one row per unit, period, program and file: far
+-- fewer than raw's rows)
+submission_versions as (
 
-    select * from {{ ref('stg_raw__submission_rows') }}
+    select * from {{ ref('int_submission_versions') }}
 
 ),
 
@@ -34,17 +36,17 @@ admin_units as (
 reported as (
 
     select distinct
-        submission_rows.reporting_unit_code,
-        submission_rows.period_code,
+        submission_versions.reporting_unit_code,
+        submission_versions.period_code,
         periods.end_date as period_end_date,
         submission_files.submitted_at,
         submission_files.loaded_at
 
-    from submission_rows
+    from submission_versions
     inner join submission_files
-        on submission_rows.submission_file_id = submission_files.submission_file_id
+        on submission_versions.submission_file_id = submission_files.submission_file_id
     inner join periods
-        on submission_rows.period_code = periods.period_code
+        on submission_versions.period_code = periods.period_code
     where periods.period_type = 'month'
 
 ),

@@ -2,12 +2,40 @@
 -- period and program; each loaded file that carries figures for it is a version, numbered in
 -- load order. The latest version is current: it supersedes the earlier ones whole (a figure
 -- left out of a resubmission is withdrawn), and every version stays in raw.
+--
+-- Incremental: the versions of the submissions a new file touched (see int_submission_changes)
+-- are renumbered, all of them, so a resubmission of an old period makes its new file current.
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_changed',
+    unique_key=['reporting_unit_code', 'period_code', 'program_code'],
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['reporting_unit_code', 'period_code', 'program_code']},
+        {'columns': ['submission_file_id']},
+    ],
+    post_hook="{{ record_changes_through('int_submission_changes') }}",
+) }}
 
 with
 
-submission_rows as (
+{% if is_incremental() %}
+changed as (
 
-    select * from {{ ref('stg_raw__submission_rows') }}
+    {{ changed_since_last_build(['reporting_unit_code', 'period_code', 'program_code']) }}
+
+),
+{% endif %}
+
+-- each file logged with the submissions it carries: the versions, without reading raw again
+changes as (
+
+    select * from {{ ref('int_submission_changes') }}
+    where source_kind = 'file' and submission_kind = 'figures'
+    {% if is_incremental() %}
+        and (reporting_unit_code, period_code, program_code) in (select * from changed)
+    {% endif %}
 
 ),
 
@@ -20,17 +48,16 @@ submission_files as (
 versions as (
 
     select distinct
-        submission_rows.reporting_unit_code,
-        submission_rows.period_code,
-        submission_rows.program_code,
-        submission_rows.submission_file_id,
+        changes.reporting_unit_code,
+        changes.period_code,
+        changes.program_code,
+        changes.source_id as submission_file_id,
         submission_files.file_name,
         submission_files.loaded_at
 
-    from submission_rows
+    from changes
     inner join submission_files
-        on submission_rows.submission_file_id = submission_files.submission_file_id
-    where submission_files.status = 'loaded' and submission_files.submission_kind = 'figures'
+        on changes.source_id = submission_files.submission_file_id
 
 ),
 

@@ -3,16 +3,18 @@
 
 with
 
-submission_rows as (
-
-    select * from {{ ref('stg_raw__submission_rows') }}
-
-),
-
 submission_files as (
 
     select * from {{ ref('stg_raw__submission_files') }}
     where status = 'loaded' and submission_kind = 'targets'
+
+),
+
+-- only the target files' rows are read (raw.submission_rows has a BRIN index on the file)
+submission_rows as (
+
+    select * from {{ ref('stg_raw__submission_rows') }}
+    where submission_file_id = any(array(select submission_file_id from submission_files))
 
 ),
 

@@ -1,18 +1,53 @@
 -- What each resubmission changed: for every version of a submission after the first, the
 -- figures it added, withdrew or changed against the version before it (old → new).
+--
+-- Incremental by submission (unit × period × program): the revisions of the submissions logged
+-- since the last build are recomputed whole (see macros/incremental.sql).
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_changed',
+    unique_key=['reporting_unit_code', 'period_code', 'program_code'],
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['reporting_unit_code', 'period_code', 'program_code']},
+        {'columns': ['current_province_code']},
+    ],
+    post_hook="{{ record_changes_through('int_submission_versions') }}",
+) }}
+-- depends_on: {{ ref('int_submission_changes') }}
 
 with
+
+{% if is_incremental() %}
+changed as (
+
+    {{ changed_since_last_build(['reporting_unit_code', 'period_code', 'program_code']) }}
+
+),
+{% endif %}
 
 versions as (
 
     select * from {{ ref('int_submission_versions') }}
     where previous_file_id is not null
+    {% if is_incremental() %}
+        and (reporting_unit_code, period_code, program_code) in (select * from changed)
+    {% endif %}
 
 ),
 
 submission_rows as (
 
     select * from {{ ref('stg_raw__submission_rows') }}
+    {% if is_incremental() %}
+    -- only the files of those versions are read (raw.submission_rows has a BRIN index on them)
+    where submission_file_id = any(array(
+        select submission_file_id from versions
+        union
+        select previous_file_id from versions
+    ))
+    {% endif %}
 
 ),
 

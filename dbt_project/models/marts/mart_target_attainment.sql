@@ -26,17 +26,20 @@ targets_per_unit as (
 
 ),
 
+-- the units' own yearly figures, looked up by unit and year (an index), not read whole
 stated as (
 
     select
         figures.reporting_unit_code,
-        figures.period_code::integer as year,
+        targets_per_unit.year,
         nullif(trim(figures.note), '') as about_indicator,
         figures.value as stated_attainment_pct
 
-    from figures
+    from targets_per_unit
+    inner join figures
+        on targets_per_unit.admin_unit_code = figures.reporting_unit_code
+        and targets_per_unit.year::text = figures.period_code
     where figures.indicator_code = 'target_attainment_pct'
-        and figures.period_code ~ '^[0-9]{4}$'
 
 ),
 

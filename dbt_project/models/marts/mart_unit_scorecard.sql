@@ -5,12 +5,50 @@
 -- bound is a lower bound), the target, attainment recomputed from the sum, growth on the year
 -- before, and the rank among the province's units of the same level ("first among 7
 -- districts"; provinces are ranked among provinces).
+--
+-- Incremental by year (see macros/incremental.sql): a year whose figures or targets changed is
+-- recomputed whole, and so is the year after it (its growth).
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_changed',
+    unique_key=['year'],
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['year']},
+        {'columns': ['current_province_code']},
+    ],
+    post_hook="{{ record_changes_through('mart_unit_year_totals') }}",
+) }}
+-- depends_on: {{ ref('int_submission_changes') }}
 
 with
+
+{% if is_incremental() %}
+-- a year's rows depend on that year's totals (sums of parts, ranks) and the year before's
+-- (growth): the years logged since the last build and the years after them are recomputed
+changed_years as (
+
+    select year from ({{ changed_since_last_build(['year']) }}) as changed
+    where year is not null
+
+),
+
+scored_years as (
+
+    select year from changed_years
+    union
+    select year + 1 from changed_years
+
+),
+{% endif %}
 
 yearly as (
 
     select * from {{ ref('mart_unit_year_totals') }}
+    {% if is_incremental() %}
+    where year in (select year from scored_years union select year - 1 from scored_years)
+    {% endif %}
 
 ),
 
@@ -199,6 +237,9 @@ final as (
         {{ surrogate_key(['admin_unit_id', 'year', 'indicator_code']) }} as scorecard_id,
         *
     from scored
+    {% if is_incremental() %}
+    where year in (select year from scored_years)
+    {% endif %}
 
 )
 

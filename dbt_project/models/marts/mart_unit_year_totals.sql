@@ -1,12 +1,39 @@
 -- Totals per reporting unit, year, indicator and program, added up from discrete increments
 -- (see int_figure_increments: one kind of report per unit and year, never counted twice). The
 -- qualifier of a total carries its parts': a sum that includes a lower bound is a lower bound.
+--
+-- Incremental by unit, program and year, like int_figure_increments (see macros/incremental.sql).
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='replace_changed',
+    unique_key=['admin_unit_code', 'program_code', 'year'],
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['admin_unit_code', 'program_code', 'year']},
+        {'columns': ['year']},
+        {'columns': ['current_province_code']},
+    ],
+    post_hook="{{ record_changes_through('int_figure_increments') }}",
+) }}
+-- depends_on: {{ ref('int_submission_changes') }}
 
 with
+
+{% if is_incremental() %}
+changed as (
+
+    {{ changed_since_last_build(['reporting_unit_code', 'program_code', 'year']) }}
+
+),
+{% endif %}
 
 increments as (
 
     select * from {{ ref('int_figure_increments') }}
+    {% if is_incremental() %}
+    where (reporting_unit_code, program_code, year) in (select * from changed)
+    {% endif %}
 
 ),
 

@@ -1,0 +1,163 @@
+-- The change log the incremental models are built from (see macros/incremental.sql). raw is
+-- append-only, so every change to the figures arrives as something new in it: a loaded file
+-- (figures, targets, a narrative report) or a review decision on a narrative figure. Each is
+-- logged once, with every submission (reporting unit × period × program) it touches, the year of
+-- the period, and when the build logged it. A new month logs its own submissions; a resubmission
+-- or a late file of an old period logs that period's, so the models downstream replace exactly
+-- those.
+
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    indexes=[
+        {'columns': ['changed_at']},
+        {'columns': ['source_id', 'source_kind']},
+        {'columns': ['reporting_unit_code', 'period_code', 'program_code']},
+    ],
+) }}
+
+with
+
+submission_files as (
+
+    select * from {{ ref('stg_raw__submission_files') }}
+    where status = 'loaded'
+
+),
+
+narrative_reviews as (
+
+    select * from {{ ref('stg_raw__narrative_reviews') }}
+
+),
+
+-- the files and review decisions not logged yet (all of them on a full build)
+new_files as (
+
+    select submission_file_id, submission_kind
+    from submission_files
+    {% if is_incremental() %}
+    where not exists (
+        select from {{ this }} as logged
+        where logged.source_kind = 'file'
+            and logged.source_id = submission_files.submission_file_id
+    )
+    {% endif %}
+
+),
+
+new_reviews as (
+
+    select narrative_review_id, submission_file_id, figure_number
+    from narrative_reviews
+    {% if is_incremental() %}
+    where not exists (
+        select from {{ this }} as logged
+        where logged.source_kind = 'review'
+            and logged.source_id = narrative_reviews.narrative_review_id
+    )
+    {% endif %}
+
+),
+
+submission_rows as (
+
+    select * from {{ ref('stg_raw__submission_rows') }}
+    {% if is_incremental() %}
+    -- only the new files' rows are read (raw.submission_rows has a BRIN index on the file)
+    where submission_file_id = any(array(select submission_file_id from new_files))
+    {% endif %}
+
+),
+
+narrative_figures as (
+
+    select * from {{ ref('stg_raw__narrative_figures') }}
+
+),
+
+periods as (
+
+    select * from {{ ref('dim_period') }}
+
+),
+
+file_submissions as (
+
+    select distinct
+        submission_rows.reporting_unit_code,
+        submission_rows.period_code,
+        submission_rows.program_code,
+        'file' as source_kind,
+        new_files.submission_kind,
+        new_files.submission_file_id as source_id
+
+    from submission_rows
+    inner join new_files
+        on submission_rows.submission_file_id = new_files.submission_file_id
+
+),
+
+narrative_submissions as (
+
+    select distinct
+        narrative_figures.reporting_unit_code,
+        narrative_figures.period_code,
+        narrative_figures.program_code,
+        'file' as source_kind,
+        new_files.submission_kind,
+        new_files.submission_file_id as source_id
+
+    from narrative_figures
+    inner join new_files
+        on narrative_figures.submission_file_id = new_files.submission_file_id
+
+),
+
+reviewed_submissions as (
+
+    select distinct
+        narrative_figures.reporting_unit_code,
+        narrative_figures.period_code,
+        narrative_figures.program_code,
+        'review' as source_kind,
+        'narrative' as submission_kind,
+        new_reviews.narrative_review_id as source_id
+
+    from new_reviews
+    inner join narrative_figures
+        on new_reviews.submission_file_id = narrative_figures.submission_file_id
+        and new_reviews.figure_number = narrative_figures.figure_number
+
+),
+
+touched as (
+
+    select * from file_submissions
+    union all
+    select * from narrative_submissions
+    union all
+    select * from reviewed_submissions
+
+),
+
+final as (
+
+    select
+        touched.reporting_unit_code,
+        touched.period_code,
+        touched.program_code,
+        periods.year,
+        touched.source_kind,
+        touched.submission_kind,
+        touched.source_id,
+        now() as changed_at
+
+    from touched
+    left join periods
+        on touched.period_code = periods.period_code
+
+)
+
+select * from final
