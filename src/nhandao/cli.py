@@ -9,9 +9,25 @@ from pathlib import Path
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from nhandao.generate import generate_province, parse_years
+    from nhandao.generate import generate_province, national_run, parse_years
 
-    files = generate_province(args.province, parse_years(args.years), Path(args.out), args.seed)
+    years = parse_years(args.years)
+    try:
+        if args.national:
+            provinces = args.provinces.split(",") if args.provinces else None
+            run = national_run(Path(args.out), years, args.seed, provinces)
+            print(
+                f"wrote {len(run.paths)} files to {args.out}: {run.figures:,} figures,"
+                f" {run.targets:,} targets, {run.size_bytes / 1e6:,.1f} MB"
+            )
+            return 0
+        if args.provinces:
+            print("nhandao generate: --provinces goes with --national", file=sys.stderr)
+            return 2
+        files = generate_province(args.province, years, Path(args.out), args.seed)
+    except ValueError as exc:
+        print(f"nhandao generate: {exc}", file=sys.stderr)
+        return 2
     print(f"wrote {len(files)} files to {args.out}")
     return 0
 
@@ -318,7 +334,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     gen = commands.add_parser("generate", help="write realistic sample submissions (CSV v1)")
-    gen.add_argument("--province", required=True, help="GSO province code, e.g. 48 (Đà Nẵng)")
+    scope = gen.add_mutually_exclusive_group(required=True)
+    scope.add_argument("--province", help="GSO province code, e.g. 48 (Đà Nẵng)")
+    scope.add_argument(
+        "--national",
+        action="store_true",
+        help="every reporting unit of the map of each month, with year-to-date, campaign and"
+        " target files, resubmissions, late and missing reports",
+    )
+    gen.add_argument(
+        "--provinces",
+        help="with --national: only these provinces (codes before the 2025 reform, e.g. 48,49),"
+        " and after 1 July 2025 the new provinces their units went to",
+    )
     gen.add_argument("--years", default="2019-2024", help="a year or a range, e.g. 2019-2024")
     gen.add_argument("--out", required=True, help="folder to write the files into")
     gen.add_argument("--seed", type=int, default=1, help="random seed (same seed, same files)")
