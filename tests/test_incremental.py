@@ -32,7 +32,7 @@ NARRATIVE_TEXT = "Trong tháng, Hội đã trao tặng 300 suất quà, tổng t
 SNAPSHOT = "incremental_snapshot"
 FACTS = ("fct_aid_value", "fct_blood_units", "fct_households_helped")
 # columns that say when a build ran, not what it computed
-BUILD_TIME_COLUMNS = {"changed_at"}
+BUILD_TIME_COLUMNS = {"change_batch", "logged_at"}
 
 
 def write(path: Path, lines: list[str]) -> Path:
@@ -179,7 +179,9 @@ def incremental(module_warehouse_url, manifest, tmp_path_factory):
     versions = {
         fact: dict(rows(url, f"select figure_id, xmin::text from audit.{fact}")) for fact in FACTS
     }
-    [(first_build,)] = rows(url, "select max(changed_at) from intermediate.int_submission_changes")
+    [(first_build,)] = rows(
+        url, "select max(change_batch) from intermediate.int_submission_changes"
+    )
 
     load(second, url)
     [(narrative_file,)] = rows(
@@ -192,7 +194,7 @@ def incremental(module_warehouse_url, manifest, tmp_path_factory):
         rows(
             url,
             "select distinct reporting_unit_code, period_code, program_code"
-            " from intermediate.int_submission_changes where changed_at > %s",
+            " from intermediate.int_submission_changes where change_batch > %s",
             (first_build,),
         )
     )
@@ -320,3 +322,49 @@ def test_the_incremental_build_equals_a_full_refresh(incremental):
             if only_incremental or only_full:
                 differences[name] = (only_incremental, only_full, count)
     assert differences == {}
+
+
+def test_a_change_of_reference_data_rebuilds_every_row(incremental):
+    """When the dimensions (or seeded targets) change, every submission is logged again: the
+    next build recomputes every row. Simulated by making the last build's reference look stale;
+    the rows come out as they were (the reference did not really change), all rewritten."""
+    url = incremental["url"]
+    before = dict(rows(url, "select figure_id, xmin::text from audit.fct_blood_units"))
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "update intermediate.int_submission_changes set reference_fingerprint = 'stale'"
+            " where change_batch = (select max(change_batch)"
+            " from intermediate.int_submission_changes)"
+        )
+    dbt.run(
+        [
+            "run",
+            "--quiet",
+            "--select",
+            "int_submission_changes int_submission_versions int_figures_deduplicated"
+            " fct_blood_units",
+        ],
+        url,
+    )
+    [(logged, submissions)] = rows(
+        url,
+        "select (select count(*) from intermediate.int_submission_changes"
+        "        where source_kind = 'reference'),"
+        " (select count(distinct (reporting_unit_code, period_code, program_code))"
+        "  from intermediate.int_submission_changes where source_kind <> 'reference')",
+    )
+    assert logged == submissions
+    after = dict(rows(url, "select figure_id, xmin::text from audit.fct_blood_units"))
+    assert after.keys() == before.keys()
+    assert all(after[figure] != before[figure] for figure in before)
+    listed = ", ".join(f'"{c}"' for c in columns_of(url, '"audit"."fct_blood_units"'))
+    assert rows(
+        url,
+        f"select count(*) from (select {listed} from audit.fct_blood_units"
+        f" except all select {listed} from {SNAPSHOT}.fct_blood_units) as difference",
+    ) == [(0,)]
+
+
+def columns_of(url: str, relation: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return columns(conn, relation)

@@ -3,11 +3,13 @@
     raw is append-only, so every change to the figures arrives as something new in it: a loaded
     file (figures, targets, a narrative report) or a review decision on a narrative figure.
     int_submission_changes logs each one once, with every submission (reporting unit × period ×
-    program) it touches and the year of that period, stamped with when the build logged it
-    (`changed_at`).
+    program) it touches and the year of that period, numbered with the build that logged it
+    (`change_batch`, from the sequence intermediate.change_batches: it only grows, whatever the
+    clock does and across full refreshes). A change of reference data (the dimensions, the
+    seeded targets) is logged as a change of every submission, so it reaches every row.
 
-    Each incremental model keeps in intermediate.incremental_state how far through that log its
-    rows are (`changed_through`: its parent's, when it was built, so a model rebuilt from a
+    Each incremental model keeps in intermediate.incremental_progress how far through that log
+    its rows are (`changed_through`: its parent's, when it was built, so a model rebuilt from a
     parent that is behind stays behind with it). Its next build takes the log entries after that,
     recomputes their groups WHOLE from its inputs (a submission for the figures, a unit's program
     and year for the year-to-date increments and totals, a year for the scorecard) and replaces
@@ -18,29 +20,30 @@
     after another. -#}
 
 
-{#- The table of how far each incremental model is through the change log (on-run-start; the
-    lock keeps parallel dbt invocations from creating it twice). -#}
+{#- The log's batch numbers and the table of how far each incremental model is through the log
+    (on-run-start; the lock keeps parallel dbt invocations from creating them twice). -#}
 {% macro create_incremental_state() %}
-    select pg_advisory_xact_lock(hashtext('nhandao.incremental_state'));
-    create table if not exists {{ incremental_state() }} (
+    select pg_advisory_xact_lock(hashtext('nhandao.incremental_progress'));
+    create sequence if not exists intermediate.change_batches;
+    create table if not exists {{ incremental_progress() }} (
         model_name text primary key,
-        changed_through timestamptz not null,
+        changed_through bigint not null,
         recorded_at timestamptz not null default now()
     );
 {% endmacro %}
 
 
-{% macro incremental_state() -%}
-    {{ api.Relation.create(database=target.database, schema='intermediate', identifier='incremental_state') }}
+{% macro incremental_progress() -%}
+    {{ api.Relation.create(database=target.database, schema='intermediate', identifier='incremental_progress') }}
 {%- endmacro %}
 
 
-{#- How far `model_name` is through the change log (-infinity if it has no record: a model built
-    before it was incremental takes in the whole log once). -#}
+{#- How far `model_name` is through the change log (0 if it has no record: a model built before
+    it was incremental takes in the whole log once). -#}
 {% macro changed_through(model_name) -%}
     coalesce(
-        (select changed_through from {{ incremental_state() }} where model_name = '{{ model_name }}'),
-        '-infinity'
+        (select changed_through from {{ incremental_progress() }} where model_name = '{{ model_name }}'),
+        0
     )
 {%- endmacro %}
 
@@ -50,18 +53,18 @@
 {% macro changed_since_last_build(columns, model_name=none) -%}
     select distinct {{ columns | join(', ') }}
     from {{ ref('int_submission_changes') }}
-    where changed_at > {{ changed_through(model_name or this.identifier) }}
+    where change_batch > {{ changed_through(model_name or this.identifier) }}
 {%- endmacro %}
 
 
 {#- Post-hook of an incremental model: it is now as far through the log as `parent` (the model
     it was built from) was; the log's own end for a model built on the log itself. -#}
 {% macro record_changes_through(parent) %}
-    insert into {{ incremental_state() }} (model_name, changed_through, recorded_at)
+    insert into {{ incremental_progress() }} (model_name, changed_through, recorded_at)
     select
         '{{ this.identifier }}',
         {% if parent == 'int_submission_changes' -%}
-        coalesce((select max(changed_at) from {{ ref('int_submission_changes') }}), '-infinity'),
+        coalesce((select max(change_batch) from {{ ref('int_submission_changes') }}), 0),
         {%- else -%}
         {{ changed_through(parent) }},
         {%- endif %}

@@ -2,22 +2,48 @@
 -- append-only, so every change to the figures arrives as something new in it: a loaded file
 -- (figures, targets, a narrative report) or a review decision on a narrative figure. Each is
 -- logged once, with every submission (reporting unit × period × program) it touches, the year of
--- the period, and when the build logged it. A new month logs its own submissions; a resubmission
--- or a late file of an old period logs that period's, so the models downstream replace exactly
--- those.
+-- the period, and the build that logged it (`change_batch`, a number that only grows). A new
+-- month logs its own submissions; a resubmission or a late file of an old period logs that
+-- period's, so the models downstream replace exactly those. A change of the reference data the
+-- models join (the dimensions, the seeded targets) is logged as a change of every submission.
 
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
     indexes=[
-        {'columns': ['changed_at']},
+        {'columns': ['change_batch']},
         {'columns': ['source_id', 'source_kind']},
         {'columns': ['reporting_unit_code', 'period_code', 'program_code']},
     ],
 ) }}
 
 with
+
+-- this build's number (one for all it logs)
+batch as materialized (
+
+    select nextval('intermediate.change_batches') as change_batch
+
+),
+
+-- what the reference data the models join looks like now
+reference_parts as (
+
+    {% for relation in ['dim_admin_unit', 'dim_period', 'dim_indicator', 'dim_program', 'targets'] %}
+    select '{{ relation }}:' || md5(string_agg(reference::text, '|' order by reference::text)) as part
+    from {{ ref(relation) }} as reference
+    {{ 'union all' if not loop.last }}
+    {% endfor %}
+
+),
+
+reference as (
+
+    select md5(string_agg(part, '|' order by part)) as reference_fingerprint
+    from reference_parts
+
+),
 
 submission_files as (
 
@@ -132,6 +158,27 @@ reviewed_submissions as (
 
 ),
 
+{% if is_incremental() %}
+-- reference data changed since the last build: every submission logged so far has changed
+reference_submissions as (
+
+    select distinct
+        logged.reporting_unit_code,
+        logged.period_code,
+        logged.program_code,
+        'reference' as source_kind,
+        'reference' as submission_kind,
+        batch.change_batch as source_id
+
+    from {{ this }} as logged
+    cross join batch
+    where (select reference_fingerprint from reference) is distinct from (
+        select reference_fingerprint from {{ this }} order by change_batch desc limit 1
+    )
+
+),
+{% endif %}
+
 touched as (
 
     select * from file_submissions
@@ -139,6 +186,10 @@ touched as (
     select * from narrative_submissions
     union all
     select * from reviewed_submissions
+    {% if is_incremental() %}
+    union all
+    select * from reference_submissions
+    {% endif %}
 
 ),
 
@@ -152,9 +203,13 @@ final as (
         touched.source_kind,
         touched.submission_kind,
         touched.source_id,
-        now() as changed_at
+        batch.change_batch,
+        reference.reference_fingerprint,
+        now() as logged_at
 
     from touched
+    cross join batch
+    cross join reference
     left join periods
         on touched.period_code = periods.period_code
 
