@@ -9,13 +9,15 @@ the ingest's `raw_submissions` asset event into a build run. It then lands one d
 monthly report, triggers the ingest through the REST API as an operator would (its cron is every
 15 minutes), and waits, bounded, until the scheduler has started `build_warehouse` from the asset
 event and the marts are published. Teardown stops every process it started and drops both
-databases.
+databases. `run_pipeline` is the same run for test_celery.py, under the CeleryExecutor.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -34,46 +36,77 @@ from nhandao.airflow_services import (
 INGEST, BUILD = "ingest_submissions", "build_warehouse"
 BUDGET_SECONDS = 8 * 60  # the whole test, from `airflow db migrate` to the last assertion
 # third-party libraries only: a preloaded project module would hide later edits from the tasks
-PRELOAD = "airflow.sdk.execution_time.task_runner,cosmos,dbt.cli.main,dbt.adapters.postgres"
+PRELOAD = (
+    "airflow.sdk.execution_time.task_runner",
+    "cosmos",
+    "dbt.cli.main",
+    "dbt.adapters.postgres",
+)
+
+
+def service_settings() -> dict[str, str]:
+    """AIRFLOW__* settings of these tests, whatever the executor."""
+    return {
+        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_dir()),
+        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+        # two shared cores: a few task processes at a time, parse each DAG file once
+        # (the first parse is immediate; later ones would only compete with the tasks)
+        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
+        "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
+        "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
+    }
+
+
+@contextmanager
+def metadata_database(server_url: str) -> Iterator[str]:
+    """A fresh database for Airflow's metadata on the test server (its URL); dropped after."""
+    name = f"nhandao_airflow_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"create database {name}")
+    try:
+        yield warehouse.with_database(server_url, name)
+    finally:
+        with psycopg.connect(server_url, autocommit=True) as conn:
+            conn.execute(f"drop database if exists {name} with (force)")
 
 
 @pytest.fixture
 def airflow_services(server_url, warehouse_url, manifest, tmp_path):
     """Airflow's services in a temporary home, on a fresh Postgres metadata database."""
-    name = f"nhandao_airflow_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as conn:
-        conn.execute(f"create database {name}")
-    services = AirflowServices(
-        tmp_path / "airflow",
-        sqlalchemy_url(warehouse.with_database(server_url, name)),
-        settings={
-            "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_dir()),
-            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-            # two shared cores: a few task processes at a time, parse each DAG file once
-            # (the first parse is immediate; later ones would only compete with the tasks)
-            "AIRFLOW__CORE__PARALLELISM": "4",
-            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
-            "AIRFLOW__DAG_PROCESSOR__DAG_FILE_PROCESSOR_TIMEOUT": "180",
-            "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "120",
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.5",
-            # each of the ~65 build tasks imports dbt afresh (10-15 s on a busy 2-core machine):
-            # the executor's workers come from a forkserver that imported it once
-            "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
-            "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": PRELOAD,
-        },
-    )
-    try:
-        yield services
-    finally:
-        services.stop()
-        with psycopg.connect(server_url, autocommit=True) as conn:
-            conn.execute(f"drop database if exists {name} with (force)")
+    with metadata_database(server_url) as metadata_url:
+        services = AirflowServices(
+            tmp_path / "airflow",
+            sqlalchemy_url(metadata_url),
+            settings={
+                **service_settings(),
+                # each of the ~65 build tasks imports dbt afresh (10-15 s on a busy 2-core
+                # machine): the executor's workers come from a forkserver that imported it once
+                "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
+                "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": ",".join(PRELOAD),
+            },
+        )
+        try:
+            yield services
+        finally:
+            services.stop()
 
 
 def test_scheduler_ingests_builds_on_the_asset_and_publishes(airflow_services, warehouse_url):
-    services = airflow_services
-    deadline = time.monotonic() + BUDGET_SECONDS
+    run_pipeline(airflow_services, warehouse_url)
+
+
+def run_pipeline(
+    services: AirflowServices,
+    warehouse_url: str,
+    workers: int = 0,
+    budget: float = BUDGET_SECONDS,
+) -> dict:
+    """Start the services (and `workers` Celery workers), land a file, trigger the ingest, wait
+    for the asset-triggered build and check what it published; return the two runs."""
+    deadline = time.monotonic() + budget
     timings: dict[str, float] = {}
     started = time.monotonic()
 
@@ -84,10 +117,18 @@ def test_scheduler_ingests_builds_on_the_asset_and_publishes(airflow_services, w
         services.migrate()
         lap("db migrate")
         services.start()
+        names = services.start_workers(workers) if workers else []
         services.wait_for("the API server", services.health, deadline)
         lap("api up")
         services.wait_for("both DAGs parsed", lambda: dags_registered(services), deadline)
         lap("dags parsed")
+        if names:
+            services.wait_for(
+                f"Celery workers {', '.join(names)}",
+                lambda: set(names) <= services.celery_workers(),
+                deadline,
+            )
+            lap("workers up")
         # Unpaused with catchup=False, the ingest DAG runs its latest 15-minute slot at once;
         # the landing folder is still empty, so that run loads nothing and emits no asset event.
         before = services.wait_for(
@@ -123,8 +164,8 @@ def test_scheduler_ingests_builds_on_the_asset_and_publishes(airflow_services, w
         )
         lap("build done")
     except (ServiceFailed, OSError) as error:
-        pytest.fail(f"{error}\n{services.diagnostics()}")
-    print(f"\nscheduler end to end, seconds since start: {timings}")
+        pytest.fail(f"{error} (seconds since start: {timings})\n{services.diagnostics()}")
+    print(f"\n{services.executor} end to end, seconds since start: {timings}")
 
     assert build["state"] == "success", services.diagnostics()
     states = services.task_states(BUILD, build["dag_run_id"])
@@ -160,6 +201,7 @@ def test_scheduler_ingests_builds_on_the_asset_and_publishes(airflow_services, w
     [(published_at, tables)] = publications
     assert published_at > datetime.fromisoformat(build["start_date"])
     assert {"fct_blood_units", "fct_aid_value", "fct_households_helped"} <= set(tables)
+    return {"ingest": ingest, "build": build}
 
 
 def dags_registered(services: AirflowServices) -> bool:

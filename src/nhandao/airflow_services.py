@@ -1,8 +1,11 @@
-"""Airflow's own services for one Airflow home: API server, scheduler and DAG processor.
+"""Airflow's own services for one Airflow home: API server, scheduler and DAG processor, and
+with the CeleryExecutor any number of Celery workers.
 
 Each runs as `airflow <service>` in its own process group, logging to `<home>/services/`, on a
-Postgres metadata database with the LocalExecutor. The REST API is reached with a token from the
-simple auth manager (user `admin`, password in `<home>/passwords.json`).
+Postgres metadata database, with the LocalExecutor (tasks run in the scheduler's processes) or the
+CeleryExecutor (tasks go through a Redis broker to `airflow celery worker` processes; their
+results are kept in the metadata database). The REST API is reached with a token from the simple
+auth manager (user `admin`, password in `<home>/passwords.json`).
 """
 
 from __future__ import annotations
@@ -18,12 +21,14 @@ import time
 import urllib.error
 import urllib.request
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
 SERVICES = ("api-server", "scheduler", "dag-processor")
+EXECUTORS = ("LocalExecutor", "CeleryExecutor")
+WORKER_HOSTNAME_VARIABLE = "NHANDAO_WORKER_HOSTNAME"
 TERMINAL_STATES = ("success", "failed")
 
 
@@ -58,6 +63,12 @@ def tail(path: Path, lines: int = 40, skip: str | None = None) -> str:
         return "".join(deque((line for line in f if not skip or skip not in line), maxlen=lines))
 
 
+def worker_hostname() -> str:
+    """Airflow's `[core] hostname_callable` for Celery workers that share a machine: the worker's
+    node name (NHANDAO_WORKER_HOSTNAME), so task_instance.hostname tells them apart; else FQDN."""
+    return os.environ.get(WORKER_HOSTNAME_VARIABLE) or socket.getfqdn()
+
+
 def _running(processes: list) -> list:
     """Those of the psutil processes still running (an exited one may linger as a zombie)."""
     import psutil
@@ -71,7 +82,8 @@ def _running(processes: list) -> list:
 
 
 class AirflowServices:
-    """The three services of one Airflow home; start() them, talk to the API, stop() them."""
+    """The three services of one Airflow home (and its Celery workers); start() them, talk to the
+    API, stop() them."""
 
     def __init__(
         self,
@@ -81,9 +93,22 @@ class AirflowServices:
         environment: Mapping[str, str] | None = None,
         api_port: int | None = None,
         settings: Mapping[str, str] | None = None,
+        executor: str = "LocalExecutor",
+        broker_url: str | None = None,
+        worker_preload: Sequence[str] = (),
     ):
-        """`metadata_url` is a SQLAlchemy Postgres URL; `settings` are extra AIRFLOW__* values."""
+        """`metadata_url` is a SQLAlchemy Postgres URL; `settings` are extra AIRFLOW__* values.
+
+        With `executor="CeleryExecutor"`, `broker_url` names the Redis broker; the Celery results
+        go to the metadata database, and each worker imports `worker_preload` (third-party
+        modules) once before it forks its pool, so its tasks need not import them again."""
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor {executor!r} is not one of {', '.join(EXECUTORS)}")
+        if (executor == "CeleryExecutor") != bool(broker_url):
+            raise ValueError("a broker_url is needed with the CeleryExecutor, and only with it")
         self.home = Path(home)
+        self.executor = executor
+        self.broker_url = broker_url
         self.api_port = api_port or free_port()
         self.api_url = f"http://127.0.0.1:{self.api_port}"
         self.password = secrets.token_urlsafe(16)
@@ -95,7 +120,7 @@ class AirflowServices:
             "PATH": f"{airflow_executable().parent}{os.pathsep}{base.get('PATH', '')}",
             "AIRFLOW_HOME": str(self.home),
             "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTOR": executor,
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             # the task runner reports to the API server's execution API, with tokens signed by
             # the scheduler: every process must share the secret
@@ -110,8 +135,10 @@ class AirflowServices:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(self.passwords_file),
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+            **(celery_settings(metadata_url, broker_url, worker_preload) if broker_url else {}),
             **(settings or {}),
         }
+        self.workers: list[str] = []
 
     @property
     def passwords_file(self) -> Path:
@@ -148,31 +175,65 @@ class AirflowServices:
         self.passwords_file.write_text(json.dumps({"admin": self.password}), encoding="utf-8")
         self.passwords_file.chmod(0o600)
         for service in SERVICES:
-            with open(self.log_dir / f"{service}.log", "ab") as log:
-                self.processes[service] = subprocess.Popen(
-                    [str(airflow_executable()), service],
-                    env=self.env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )
+            self._spawn(service, [service], self.env)
+
+    def start_workers(self, count: int, concurrency: int = 2) -> list[str]:
+        """Start `count` more `airflow celery worker` processes, each running up to `concurrency`
+        tasks at a time under a node name of its own (worker1@host, …); return their names."""
+        if self.executor != "CeleryExecutor":
+            raise ValueError(f"Celery workers need the CeleryExecutor, not {self.executor}")
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        host = socket.gethostname()
+        started = []
+        for number in range(len(self.workers) + 1, len(self.workers) + count + 1):
+            name = f"worker{number}@{host}"
+            env = {
+                **self.env,
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
+                WORKER_HOSTNAME_VARIABLE: name,
+                # each worker serves its task logs on a port of its own
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            }
+            command = ["celery", "worker", "--celery-hostname", name]
+            self._spawn(f"worker{number}", [*command, "--concurrency", str(concurrency)], env)
+            self.workers.append(name)
+            started.append(name)
+        return started
+
+    def _spawn(self, service: str, args: list[str], env: Mapping[str, str]) -> None:
+        with open(self.log_dir / f"{service}.log", "ab") as log:
+            self.processes[service] = subprocess.Popen(
+                [str(airflow_executable()), *args],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
 
     def stop(self, grace: float = 20) -> None:
-        """SIGTERM each service's process group, the scheduler's first (its running tasks report
-        their end through the API server); SIGKILL what outlives `grace`, and any descendant."""
+        """SIGTERM each service's process group, the scheduler's first (running tasks report their
+        end through the API server), then each Celery worker (a warm shutdown: it finishes its
+        tasks), then the API server; SIGKILL what outlives `grace`, and any descendant."""
         import psutil
 
         family: list[psutil.Process] = []
         for process in self.processes.values():
             with suppress(psutil.NoSuchProcess):
                 family += psutil.Process(process.pid).children(recursive=True)
-        for services in (("scheduler", "dag-processor"), ("api-server",)):
+        workers = [name for name in self.processes if name.startswith("worker")]
+        # a Celery worker's main process ends its pool itself, once its tasks are done
+        stages = (
+            (("scheduler", "dag-processor"), os.killpg),
+            (workers, os.kill),
+            (("api-server",), os.killpg),
+        )
+        for services, terminate in stages:
             group = [self.processes[name] for name in services if name in self.processes]
             group = [process for process in group if process.poll() is None]
             for process in group:
                 with suppress(ProcessLookupError):
-                    os.killpg(process.pid, signal.SIGTERM)
+                    terminate(process.pid, signal.SIGTERM)
             deadline = time.monotonic() + grace
             for process in group:
                 with suppress(subprocess.TimeoutExpired):
@@ -234,6 +295,17 @@ class AirflowServices:
             self._token = answer["access_token"]
         return self._token
 
+    def celery_workers(self, timeout: float = 1.0) -> set[str]:
+        """The node names of the Celery workers that answer a ping through the broker."""
+        from celery import Celery
+
+        app = Celery(broker=self.broker_url)
+        try:
+            replies = app.control.ping(timeout=timeout)
+        finally:
+            app.close()
+        return {name for reply in replies for name in reply}
+
     def health(self) -> dict | None:
         """The API server's health report, or None while it does not answer."""
         try:
@@ -271,7 +343,7 @@ class AirflowServices:
     def diagnostics(self, lines: int = 40, task_logs: int = 4) -> str:
         """Tails of each service's log and of the task logs (failed ones first), for a report."""
         parts = []
-        for service in SERVICES:
+        for service in self.processes or SERVICES:
             path = self.log_dir / f"{service}.log"
             parts.append(f"===== {path} =====\n{tail(path, lines, skip='[http.access]')}")
         logs = sorted((self.home / "logs").glob("dag_id=*/**/*.log"), key=os.path.getmtime)
@@ -279,3 +351,14 @@ class AirflowServices:
         for path in dict.fromkeys(failed[-task_logs:] + logs[-2:]):
             parts.append(f"===== {path} =====\n{tail(path, lines)}")
         return "\n".join(parts)
+
+
+def celery_settings(metadata_url: str, broker_url: str, preload: Sequence[str] = ()) -> dict:
+    """AIRFLOW__* settings of the CeleryExecutor: the broker, the results in the metadata database
+    (with the worker that ran each task, `result_extended`), modules each worker preloads."""
+    extra = {"result_extended": True, "imports": list(preload)}
+    return {
+        "AIRFLOW__CELERY__BROKER_URL": broker_url,
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+{metadata_url}",
+        "AIRFLOW__CELERY__EXTRA_CELERY_CONFIG": json.dumps(extra),
+    }
