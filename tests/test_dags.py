@@ -59,6 +59,12 @@ def test_dagbag_has_the_pipeline(dags):
     assert build.get_task("publish_marts").upstream_task_ids == {"quality_gate"}
     model_tasks = {t for t in build.task_ids if t.startswith("dbt_build.")}
     assert {"dbt_build.fct_blood_units.run", "dbt_build.dim_admin_unit.run"} <= model_tasks
+    # incremental by default; a run triggered with {"full_refresh": true} rebuilds everything
+    assert build.params["full_refresh"] is False
+    fact = build.get_task("dbt_build.fct_blood_units.run")
+    assert fact.add_cmd_flags() == []
+    fact.render_template_fields({"params": {"full_refresh": True}})
+    assert fact.add_cmd_flags() == ["--full-refresh"]
     for dag in (ingest, build):
         assert dag.catchup is False
 

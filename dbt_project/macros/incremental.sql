@@ -20,10 +20,10 @@
     after another. -#}
 
 
-{#- The log's batch numbers and the table of how far each incremental model is through the log
-    (on-run-start; the lock keeps parallel dbt invocations from creating them twice). -#}
+{#- The log's batch numbers and the table of how far each incremental model is through the log:
+    created by the log's pre-hook, which runs before any incremental model (they all follow the
+    log). -#}
 {% macro create_incremental_state() %}
-    select pg_advisory_xact_lock(hashtext('nhandao.incremental_progress'));
     create sequence if not exists intermediate.change_batches;
     create table if not exists {{ incremental_progress() }} (
         model_name text primary key,

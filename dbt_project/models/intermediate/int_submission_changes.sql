@@ -11,6 +11,7 @@
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
+    pre_hook="{{ create_incremental_state() }}",
     indexes=[
         {'columns': ['change_batch']},
         {'columns': ['source_id', 'source_kind']},
