@@ -16,7 +16,10 @@ FALLBACK = "the set-wise path reads this file"
 STORED = (
     "record_number, row_number, sheet_name, source_column, reporting_unit_code,"
     " reporting_unit_name, period, indicator_code, value, qualifier, program_code, note,"
-    " resolved_unit_code, parsed_value, parsed_qualifier"
+    # what the row was read as, as staging reads it (null there: as given)
+    " coalesce(resolved_unit_code, reporting_unit_code),"
+    " coalesce(parsed_value, cast(value as numeric)),"
+    " coalesce(parsed_qualifier, nullif(qualifier, ''), 'exact')"
 )
 FILE_FIELDS = (
     "file_name, sha256, size_bytes, source_format, encoding, submitting_unit_code, status,"

@@ -42,7 +42,8 @@ def raw_state(url: str) -> tuple:
     return rows(
         url,
         "select (select count(*) from raw.submission_rows),"
-        " (select coalesce(sum(parsed_value), 0) from raw.submission_rows),"
+        " (select coalesce(sum(coalesce(parsed_value, cast(value as numeric))), 0)"
+        " from raw.submission_rows),"
         " (select count(*) from raw.submission_files where status = 'loaded')",
     )[0]
 

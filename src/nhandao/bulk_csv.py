@@ -13,8 +13,11 @@ The first row that is not clean in this strict sense (a value written the Vietna
 given by name, an unknown code, a duplicate, a malformed line, anything unusual) stops the bulk
 path: its transaction is rolled back and the file goes through the set-wise SQL path
 (`nhandao.ingest`), which reads such rows and explains every problem. So the bulk path decides
-nothing the SQL path would decide differently: it stores exactly what the SQL path would store
-for a file in which the SQL path finds no problem.
+nothing the SQL path would decide differently: a row it stores reads, through staging, exactly as
+the SQL path's row for it. (It leaves the columns the SQL path fills with what a row was read as
+(`resolved_unit_code`, `parsed_value`, `parsed_qualifier`) null, which staging reads as "as
+given": on a clean row the code is the unit, the value a plain number, the qualifier as given or
+exact. Storing them again would cost a quarter of the COPY.)
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
+from psycopg.copy import QueuedLibpqWriter
 
 from nhandao import reference, settings
 from nhandao.generate import COLUMNS
@@ -51,10 +55,9 @@ STORED_COLUMNS = (
     "qualifier",
     "program_code",
     "note",
-    "resolved_unit_code",
-    "parsed_value",
-    "parsed_qualifier",
 )
+# resolved_unit_code, parsed_value and parsed_qualifier stay null: on a clean row they are the
+# code, the value and the qualifier (or exact) as given, which is how staging reads a null there
 PLAIN_NUMBER = r"^[0-9]{1,18}$"  # as the SQL path's `value ~ '^[0-9]+$'`, within int64
 PERIOD_SLOTS = 1 << 16  # period codes the bulk path knows (about 1,200)
 CODE_SLOTS = 1 << 6  # indicators and programs each fit in 6 bits of the duplicate key
@@ -106,6 +109,13 @@ def _reference_for(seeds_dir: Path) -> _Reference:
         programs=pa.array(programs, pa.string()),
         qualifiers=pa.array(QUALIFIERS, pa.string()),
     )
+
+
+def warm_up() -> None:
+    """Do the once-per-process work of the bulk path ahead: Arrow's first array (which imports
+    pandas) and the reference lists. A running worker has done this before its first file."""
+    pa.array([0], pa.int64())
+    _reference_for(settings.seeds_dir())
 
 
 def _trimmed(column: pa.Array) -> pa.Array:
@@ -276,9 +286,6 @@ def _stored_rows(
             "qualifier": qualifier,
             "program_code": pc.fill_null(program, "general"),
             "note": _trimmed(batch.column("note")),
-            "resolved_unit_code": code,
-            "parsed_value": value,
-            "parsed_qualifier": pc.fill_null(qualifier, "exact"),
         }
     )
 
@@ -311,7 +318,8 @@ def load(
                 path, read_options=read, parse_options=parse, convert_options=convert
             )
             sql = f"copy raw.submission_rows ({', '.join(STORED_COLUMNS)}) from stdin (format csv)"
-            with cur.copy(sql) as copy:
+            # a writer thread feeds the COPY, so the next block is read and checked meanwhile
+            with cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
                 for batch in reader:
                     if batch.num_rows == 0:
                         continue
