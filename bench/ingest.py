@@ -9,8 +9,9 @@ In one run, on the same machine and the same Postgres server, this script
    NHANDAO_WAREHOUSE_URL names, or the embedded one) and bootstraps it, so the user's warehouse
    database is never written to; the database is dropped at the end;
 3. measures the wall time and rows/s of
-   (a) nhandao's loader, `nhandao.ingest.ingest_paths` (one transaction, COPY into a temp
-       table, set-wise SQL checks, append to raw.submission_rows),
+   (a) nhandao's loader, `nhandao.ingest.ingest_paths` (one transaction; the clean file takes
+       the bulk path: Arrow reads and checks it, one COPY into raw.submission_rows), and beside
+       it (a') the same loader with the bulk path off (COPY into a temp table, set-wise SQL),
    (b) a bare `COPY ... from stdin (format csv)` of the same file into an UNLOGGED table of
        8 text columns, 1 MiB blocks, committed (the floor: what Postgres can take at best),
    (c) Airflow's `PostgresHook.insert_rows` (default commit_every=1000) on the first
