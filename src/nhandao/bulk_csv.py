@@ -37,25 +37,13 @@ from psycopg.copy import QueuedLibpqWriter
 
 from nhandao import reference, settings
 from nhandao.generate import COLUMNS
-from nhandao.ingest import period_end_sql, period_start_sql
+from nhandao.ingest import QUALIFIERS, period_end_sql, period_start_sql
 from nhandao.periods import PERIOD_PATTERN
 
 BLOCK_SIZE = 1 << 22  # bytes of CSV per batch
-QUALIFIERS = ("exact", "lower_bound", "approximate")
-# raw.submission_rows' columns, in the order the bulk path writes them
-STORED_COLUMNS = (
-    "file_id",
-    "record_number",
-    "row_number",
-    "reporting_unit_code",
-    "reporting_unit_name",
-    "period",
-    "indicator_code",
-    "value",
-    "qualifier",
-    "program_code",
-    "note",
-)
+# raw.submission_rows' columns, in the order the bulk path writes them: the file's own after
+# where they come from
+STORED_COLUMNS = ("file_id", "record_number", "row_number", *COLUMNS)
 # resolved_unit_code, parsed_value and parsed_qualifier stay null: on a clean row they are the
 # code, the value and the qualifier (or exact) as given, which is how staging reads a null there
 PLAIN_NUMBER = r"^[0-9]{1,18}$"  # as the SQL path's `value ~ '^[0-9]+$'`, within int64
