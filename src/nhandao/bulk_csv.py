@@ -5,9 +5,10 @@ in the future, a known indicator and program in their canonical (lower-case) spe
 qualifier or none, and a plain whole number within the indicator's plausible maximum, and no
 figure is given twice. For a UTF-8 CSV of figures (format v1) the loader first tries this path:
 Arrow's CSV reader reads the file in blocks, each block's rows are checked with vectorised
-kernels, and the rows, as `raw.submission_rows` stores them, are streamed into one COPY in the
-same transaction that records the file. While the client reads and checks the next block,
-Postgres stores the previous one.
+kernels, and the rows, as `raw.submission_rows` stores them, are encoded in Postgres' binary COPY
+format (by pgpq, from the Arrow columns, so no value goes through Python) and streamed into one
+COPY in the same transaction that records the file. While the client reads and checks the next
+block, Postgres stores the previous one.
 
 The first row that is not clean in this strict sense (a value written the Vietnamese way, a unit
 given by name, an unknown code, a duplicate, a malformed line, anything unusual) stops the bulk
@@ -22,13 +23,13 @@ exact. Storing them again would cost a quarter of the COPY.)
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+import pgpq
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -193,20 +194,6 @@ def _read_options(has_quotes: bool) -> tuple:
     return read, parse, convert
 
 
-def _csv_bytes(table: pa.Table) -> bytes:
-    sink = io.BytesIO()
-    try:  # unquoted when no value needs quotes (the usual case), which COPY reads fastest
-        pa_csv.write_csv(
-            table, sink, pa_csv.WriteOptions(include_header=False, quoting_style="none")
-        )
-    except pa.ArrowInvalid:
-        sink = io.BytesIO()
-        pa_csv.write_csv(
-            table, sink, pa_csv.WriteOptions(include_header=False, quoting_style="needed")
-        )
-    return sink.getvalue()
-
-
 def _stored_rows(
     batch: pa.RecordBatch,
     ref: _Reference,
@@ -279,7 +266,7 @@ def _stored_rows(
         {
             "file_id": pa.array(np.full(rows, file_id, dtype=np.int64)),
             "record_number": pa.array(record_number),
-            "row_number": pa.array(record_number + 1),
+            "row_number": pa.array((record_number + 1).astype(np.int32)),
             "reporting_unit_code": code,
             "reporting_unit_name": _trimmed(batch.column("reporting_unit_name")),
             "period": period,
@@ -319,17 +306,25 @@ def load(
             reader = pa_csv.open_csv(
                 path, read_options=read, parse_options=parse, convert_options=convert
             )
-            sql = f"copy raw.submission_rows ({', '.join(STORED_COLUMNS)}) from stdin (format csv)"
+            sql = (
+                f"copy raw.submission_rows ({', '.join(STORED_COLUMNS)}) from stdin (format binary)"
+            )
+            encoder = None
             # a writer thread feeds the COPY, so the next block is read and checked meanwhile
             with cur.copy(sql, writer=QueuedLibpqWriter(cur)) as copy:
                 for batch in reader:
                     if batch.num_rows == 0:
                         continue
                     table = _stored_rows(batch, ref, periods, file_id, rows + 1, keys, scopes)
-                    copy.write(_csv_bytes(table))
+                    if encoder is None:
+                        encoder = pgpq.ArrowToPostgresBinaryEncoder(table.schema)
+                        copy.write(encoder.write_header())
+                    for stored in table.to_batches():
+                        copy.write(encoder.write_batch(stored))
                     rows += batch.num_rows
-            if rows == 0:
-                raise NotClean("no rows")
+                if encoder is None:
+                    raise NotClean("no rows")
+                copy.write(encoder.finish())
             if pc.count_distinct(pa.chunked_array(keys)).as_py() != rows:
                 raise NotClean("a figure is given twice")
             submitting_unit = next(iter(scopes)) if len(scopes) == 1 else None
