@@ -34,6 +34,7 @@ import platform
 import random
 import resource
 import secrets
+import subprocess
 import sys
 import tempfile
 import time
@@ -166,6 +167,28 @@ def machine(conn: psycopg.Connection) -> dict:
         "postgres_embedded": warehouse.is_embedded(),
         "platform": platform.platform(),
     }
+
+
+def source_version() -> str | None:
+    """The commit measured (`+changes` when the checkout has uncommitted changes)."""
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=BENCH_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=BENCH_DIR,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if changed else "")
 
 
 def checkpoint(url: str) -> None:
@@ -346,6 +369,7 @@ def summary(report: dict) -> str:
 
 
 def run(rows: int, sample: int, output: Path) -> dict:
+    source = source_version()  # before anything runs: the code measured
     print("→ Kho dữ liệu / warehouse: starting")
     server_url = warehouse.ensure_warehouse()
     admin_url = warehouse.with_database(server_url, "postgres")
@@ -417,6 +441,7 @@ def run(rows: int, sample: int, output: Path) -> dict:
         "peak_rss_mb_after": rss,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info,
+        "source": source,
         "command": "make bench",
     }
     merge_results(output, "ingest", report)
