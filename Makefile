@@ -10,7 +10,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: demo test lint format bench docs clean env
+.PHONY: demo test lint format bench bench-ingest bench-national docs clean env
 
 env: $(BIN)/nhandao $(MANIFEST)
 
@@ -41,8 +41,15 @@ format: env
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: env
+# both benchmarks, one after the other, figures merged into bench/results.json (about an hour on
+# 2 cores, most of it the national build; see bench/README.md)
+bench: bench-ingest bench-national
+
+bench-ingest: env
 	$(BIN)/python bench/ingest.py
+
+bench-national: env
+	$(BIN)/python bench/national.py
 
 clean:
 	rm -rf $(VENV) $(STATE) dbt_project/target dbt_project/logs

@@ -8,7 +8,8 @@ In one run, on the same machine and the same Postgres server, this script
 2. creates a throwaway database `nhandao_bench_<hex>` on the warehouse server (the one
    NHANDAO_WAREHOUSE_URL names, or the embedded one) and bootstraps it, so the user's warehouse
    database is never written to; the database is dropped at the end;
-3. measures the wall time and rows/s of
+3. measures the wall time and rows/s of (a), (b) and (c) in turns, three rounds (`--repeat`),
+   reporting the median of each (and (a') once, before them):
    (a) nhandao's loader, `nhandao.ingest.ingest_paths` (one transaction; the clean file takes
        the bulk path: Arrow reads and checks it, one COPY into raw.submission_rows), and beside
        it (a') the same loader with the bulk path off (COPY into a temp table, set-wise SQL),
@@ -34,6 +35,7 @@ import platform
 import random
 import resource
 import secrets
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -55,6 +57,7 @@ RESULTS = BENCH_DIR / "results.json"
 ROWS = 1_000_000
 INSERT_ROWS_SAMPLE = 50_000
 INSERT_ROWS_COMMIT_EVERY = 1000  # PostgresHook.insert_rows' default
+REPEAT = 3  # rounds of (a), (b) and (c); the median of each is reported
 COPY_BLOCK = 1 << 20
 AIRFLOW_CONN_ID = "nhandao_bench"
 # Wards of these provinces, in this order, until there are enough units for the rows asked for:
@@ -255,6 +258,7 @@ def measure_ingest(path: Path, url: str, rows: int, bulk: bool = True) -> float:
 
 def measure_copy(path: Path, url: str, rows: int) -> float:
     with psycopg.connect(url) as conn:
+        conn.execute("drop table if exists bench_copy")
         conn.execute(text_table("bench_copy", unlogged=True))
         conn.commit()
     started = time.perf_counter()
@@ -298,6 +302,7 @@ def measure_insert_rows(path: Path, url: str, sample: int) -> float:
 
     rows = first_rows(path, sample)
     with psycopg.connect(url) as conn:
+        conn.execute("drop table if exists bench_insert_rows")
         conn.execute(text_table("bench_insert_rows"))
         conn.commit()
     hook = PostgresHook(postgres_conn_id=AIRFLOW_CONN_ID)
@@ -368,7 +373,12 @@ def summary(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run(rows: int, sample: int, output: Path) -> dict:
+def clear_raw(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("truncate raw.submission_rows, raw.submission_files cascade")
+
+
+def run(rows: int, sample: int, output: Path, repeat: int = REPEAT) -> dict:
     source = source_version()  # before anything runs: the code measured
     print("→ Kho dữ liệu / warehouse: starting")
     server_url = warehouse.ensure_warehouse()
@@ -376,6 +386,7 @@ def run(rows: int, sample: int, output: Path) -> dict:
     dbname = f"nhandao_bench_{secrets.token_hex(4)}"
     url = warehouse.with_database(server_url, dbname)
     seconds: dict[str, float] = {}
+    samples: dict[str, list[float]] = {"ingest": [], "copy": [], "insert_rows": []}
     rss: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="nhandao-bench-") as folder:
         path = Path(folder) / f"bench_{rows}.csv"
@@ -393,28 +404,34 @@ def run(rows: int, sample: int, output: Path) -> dict:
                 machine_info = machine(conn)
             print(f"→ database {dbname} on {warehouse.split_url(url).host}")
 
-            print("→ (a) nhandao ingest")
             seconds["startup"] = warm_up()
-            checkpoint(url)
-            seconds["ingest"] = measure_ingest(path, url, rows)
-            rss["ingest"] = peak_rss_mb()
-            with psycopg.connect(url, autocommit=True) as conn:
-                conn.execute("truncate raw.submission_rows, raw.submission_files cascade")
-
             print("→ (a') nhandao ingest, the set-wise SQL path alone (files with odd rows)")
             checkpoint(url)
             seconds["ingest_sql_path"] = measure_ingest(path, url, rows, bulk=False)
             rss["ingest_sql_path"] = peak_rss_mb()
+            clear_raw(url)
 
-            print("→ (b) bare COPY into an unlogged table")
-            checkpoint(url)
-            seconds["copy"] = measure_copy(path, url, rows)
-            rss["copy"] = peak_rss_mb()
+            # (a), (b) and (c) in turns, `repeat` rounds: a machine's load drifts, and each
+            # method meets the same drift; the median of each is reported
+            for round_number in range(1, repeat + 1):
+                print(f"→ round {round_number} of {repeat}")
+                print("  (a) nhandao ingest")
+                checkpoint(url)
+                samples["ingest"].append(measure_ingest(path, url, rows))
+                rss["ingest"] = peak_rss_mb()
+                clear_raw(url)
 
-            print(f"→ (c) Airflow PostgresHook.insert_rows, first {sample:,} rows")
-            checkpoint(url)
-            seconds["insert_rows"] = measure_insert_rows(path, url, sample)
-            rss["insert_rows"] = peak_rss_mb()
+                print("  (b) bare COPY into an unlogged table")
+                checkpoint(url)
+                samples["copy"].append(measure_copy(path, url, rows))
+                rss["copy"] = peak_rss_mb()
+
+                print(f"  (c) Airflow PostgresHook.insert_rows, first {sample:,} rows")
+                checkpoint(url)
+                samples["insert_rows"].append(measure_insert_rows(path, url, sample))
+                rss["insert_rows"] = peak_rss_mb()
+            for method, taken in samples.items():
+                seconds[method] = statistics.median(taken)
         finally:
             with psycopg.connect(admin_url, autocommit=True) as admin:
                 admin.execute(f"drop database if exists {dbname} with (force)")
@@ -437,6 +454,10 @@ def run(rows: int, sample: int, output: Path) -> dict:
             "ratio_to_insert_rows": TARGET_RATIO_TO_INSERT_ROWS,
         },
         "seconds": {key: round(value, 3) for key, value in seconds.items()},
+        "repeat": repeat,
+        "seconds_each_round": {
+            key: [round(value, 3) for value in taken] for key, taken in samples.items()
+        },
         "peak_rss_mb": peak_rss_mb(),
         "peak_rss_mb_after": rss,
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -460,8 +481,11 @@ def main(argv: list[str] | None = None) -> int:
         help="rows given to PostgresHook.insert_rows (50,000)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS, help="results JSON to merge into")
+    parser.add_argument(
+        "--repeat", type=int, default=REPEAT, help=f"rounds of (a), (b), (c) ({REPEAT})"
+    )
     args = parser.parse_args(argv)
-    run(args.rows, min(args.insert_rows_sample, args.rows), args.output)
+    run(args.rows, min(args.insert_rows_sample, args.rows), args.output, max(1, args.repeat))
     return 0
 
 
