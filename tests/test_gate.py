@@ -91,3 +91,65 @@ def test_the_history_rule_finds_the_extra_digit_but_not_the_tet_peak(gated):
         if o.suite_name == "marts.fct_aid_value" and "earlier years" in (o.notes or "")
     ]
     assert int(outcome.observed_value) == len(flagged)
+
+
+def outcome_key(o: gate.ExpectationOutcome) -> tuple:
+    return (
+        o.suite_name,
+        o.province_code,
+        o.expectation_type,
+        o.column,
+        o.notes,
+        o.success,
+        o.observed_value,
+    )
+
+
+def test_a_slice_judged_before_is_taken_over_until_its_rows_or_suite_change(gated, tmp_path):
+    url, first = gated
+    assert first.slices and first.reused == 0
+    assert {suite for suite, *_ in first.slices} == {
+        "marts.fct_aid_value",
+        "marts.fct_blood_units",
+        "marts.fct_households_helped",
+        "marts.mart_unit_scorecard",
+    }
+
+    # nothing changed: every slice keeps the first run's judgement, which is recorded again
+    again = gate.run_gate(url)
+    assert again.reused == len(again.slices) == len(first.slices)
+    assert {run for *_, run in again.slices} == {first.gate_run_id}
+    assert sorted(map(outcome_key, again.outcomes)) == sorted(map(outcome_key, first.outcomes))
+    [(taken_over,)] = rows(
+        url,
+        "select count(*) from monitoring.gate_results where gate_run_id = %s and validated_in = %s",
+        (again.gate_run_id, first.gate_run_id),
+    )
+    assert taken_over == sum(1 for o in again.outcomes if o.province_code) > 0
+
+    # one blood figure changes, as a rebuild after a resubmission would change it: that
+    # suite's slice of that province is validated again, every other slice is taken over
+    with psycopg.connect(url) as conn:
+        [(province,)] = conn.execute(
+            "update audit.fct_blood_units set value = value + 1 where figure_id ="
+            " (select min(figure_id) from audit.fct_blood_units)"
+            " returning current_province_code"
+        ).fetchall()
+    third = gate.run_gate(url)
+    assert {(suite, p) for suite, p, _, run in third.slices if run is None} == {
+        ("marts.fct_blood_units", province)
+    }
+    assert {o.validated_in for o in third.outcomes if o.suite_name == "marts.fct_blood_units"} == {
+        None
+    }
+
+    # a changed suite is validated again on every slice
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    for path in (settings.expectations_dir() / "suites").glob("*.json"):
+        suite = json.loads(path.read_text(encoding="utf-8"))
+        if suite["name"] == "marts.fct_aid_value":
+            suite["expectations"][0]["meta"]["notes"] += " (reworded)"
+        (suites / path.name).write_text(json.dumps(suite), encoding="utf-8")
+    fourth = gate.run_gate(url, suites_dir=suites)
+    assert {suite for suite, *_, run in fourth.slices if run is None} == {"marts.fct_aid_value"}

@@ -5,6 +5,12 @@ Write–audit–publish per province: a suite of a model published by province (
 back that province only; a suite of a model published whole (a dimension) is validated once, and
 its failure holds back everything. A failed `warning` is recorded only. Every result goes to
 `monitoring.gate_results`, an HTML report of the run is written, and Data Docs are rebuilt.
+
+A province's slice whose rows, and whose suite, are exactly those an earlier run judged is not
+validated again: the run takes that judgement over (`validated_in` names the run that made it).
+A fingerprint of each slice (its row count and the sum of a 64-bit hash of every row, with a
+hash of the suite) is kept in `monitoring.gate_slices`. So a file that changes one province has
+that province validated, not the whole country.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ class ExpectationOutcome:
     unexpected_count: int | None
     notes: str | None
     province_code: str | None = None  # the province slice validated; None: the whole table
+    validated_in: str | None = None  # an earlier gate run whose judgement of the slice holds
 
     @property
     def blocks(self) -> bool:
@@ -58,6 +65,13 @@ class GateResult:
     data_docs_path: Path | None = None
     provinces: list[str] = field(default_factory=list)  # the province slices validated
     report_path: Path | None = None
+    # (suite, province, fingerprint, run whose validation holds; None: this one) per slice
+    slices: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+
+    @property
+    def reused(self) -> int:
+        """Slices judged by an earlier run, their rows and suite unchanged since."""
+        return sum(1 for *_, validated_in in self.slices if validated_in)
 
     @property
     def passed(self) -> bool:
@@ -274,7 +288,8 @@ def _record(conn: psycopg.Connection, result: GateResult) -> None:
             cur.executemany(
                 "insert into monitoring.gate_results (gate_run_id, province_code, suite_name,"
                 " expectation_type, column_name, severity, success, observed_value,"
-                " unexpected_count, notes) values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                " unexpected_count, notes, validated_in)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         result.gate_run_id,
@@ -287,10 +302,83 @@ def _record(conn: psycopg.Connection, result: GateResult) -> None:
                         o.observed_value,
                         o.unexpected_count,
                         o.notes,
+                        o.validated_in,
                     )
                     for o in result.outcomes
                 ],
             )
+            cur.executemany(
+                "insert into monitoring.gate_slices (gate_run_id, suite_name, province_code,"
+                " fingerprint, validated_in) values (%s, %s, %s, %s, %s)",
+                [(result.gate_run_id, *judged) for judged in result.slices],
+            )
+
+
+def suite_fingerprint(suite_dict: dict) -> str:
+    return hashlib.sha256(json.dumps(suite_dict, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def slice_fingerprints(
+    conn: psycopg.Connection, schema: str, table: str, column: str, values: list[str], suite: str
+) -> dict[str, str]:
+    """A fingerprint of each slice's rows (count and sum of a 64-bit hash of each row's text),
+    with the suite's: equal fingerprints, the same validation results. An empty slice has one."""
+    query = sql.SQL(
+        "select {column}, count(*), sum(hashtextextended(slice_rows::text, 0)::numeric)"
+        " from {table} as slice_rows where {column} = any(%s) group by 1"
+    ).format(column=sql.Identifier(column), table=sql.Identifier(schema, table))
+    found = {value: (count, total) for value, count, total in conn.execute(query, (values,))}
+    return {
+        value: hashlib.sha256(f"{suite}:{found.get(value, (0, 0))}".encode()).hexdigest()[:32]
+        for value in values
+    }
+
+
+def _judged_before(
+    conn: psycopg.Connection, suite_name: str, fingerprints: dict[str, str]
+) -> dict[str, str]:
+    """Province → the run whose validation of this suite's slice still holds: the last run
+    that judged the slice saw the same fingerprint."""
+    latest = conn.execute(
+        "select distinct on (slices.province_code) slices.province_code, slices.fingerprint,"
+        " coalesce(slices.validated_in, slices.gate_run_id)"
+        " from monitoring.gate_slices as slices"
+        " inner join monitoring.gate_runs as runs on runs.gate_run_id = slices.gate_run_id"
+        " where slices.suite_name = %s"
+        " order by slices.province_code, runs.started_at desc",
+        (suite_name,),
+    ).fetchall()
+    return {
+        province: run
+        for province, fingerprint, run in latest
+        if fingerprints.get(province) == fingerprint
+    }
+
+
+def _recorded_outcomes(
+    conn: psycopg.Connection, gate_run_id: str, suite_name: str, province: str
+) -> list[ExpectationOutcome]:
+    rows = conn.execute(
+        "select expectation_type, column_name, severity, success, observed_value,"
+        " unexpected_count, notes from monitoring.gate_results"
+        " where gate_run_id = %s and suite_name = %s and province_code = %s",
+        (gate_run_id, suite_name, province),
+    ).fetchall()
+    return [
+        ExpectationOutcome(
+            suite_name,
+            kind,
+            column,
+            severity,
+            success,
+            observed,
+            unexpected,
+            notes,
+            province_code=province,
+            validated_in=gate_run_id,
+        )
+        for kind, column, severity, success, observed, unexpected, notes in rows
+    ]
 
 
 def run_gate(
@@ -315,6 +403,8 @@ def run_gate(
     context = _context(context_dir or settings.home_dir() / "gx")
     datasource = _datasource(context, url)
     definitions, provinces = [], set()
+    reused: list[ExpectationOutcome] = []
+    judged: list[tuple[str, str, str, str | None]] = []
     with psycopg.connect(url) as conn:
         for suite_dict in suites:
             table = suite_dict["name"].split(".", 1)[1]
@@ -327,26 +417,43 @@ def run_gate(
                 continue
             values = slice_values(conn, schema, table, column)
             provinces.update(values)
-            definitions.extend(
-                _validation_definition(context, datasource, suite, schema, table, column, value)
-                for value in values
+            fingerprints = slice_fingerprints(
+                conn, schema, table, column, values, suite_fingerprint(suite_dict)
             )
-    checkpoint = context.checkpoints.add_or_update(
-        gx.Checkpoint(
-            name=f"publish_gate_{datasource.name}",
-            validation_definitions=definitions,
-            actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
-            result_format="SUMMARY",
-        )
-    )
+            before = _judged_before(conn, suite_dict["name"], fingerprints)
+            for value in values:
+                outcomes = (
+                    _recorded_outcomes(conn, before[value], suite_dict["name"], value)
+                    if value in before
+                    else []
+                )
+                if outcomes:
+                    reused.extend(outcomes)
+                    judged.append((suite_dict["name"], value, fingerprints[value], before[value]))
+                    continue
+                definitions.append(
+                    _validation_definition(context, datasource, suite, schema, table, column, value)
+                )
+                judged.append((suite_dict["name"], value, fingerprints[value], None))
     gate_run_id = gate_run_id or f"gate_{uuid.uuid4().hex[:12]}"
-    checkpoint_result = checkpoint.run(run_id=RunIdentifier(run_name=gate_run_id))
+    validated: list[ExpectationOutcome] = []
+    if definitions:
+        checkpoint = context.checkpoints.add_or_update(
+            gx.Checkpoint(
+                name=f"publish_gate_{datasource.name}",
+                validation_definitions=definitions,
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+                result_format="SUMMARY",
+            )
+        )
+        validated = _outcomes(checkpoint.run(run_id=RunIdentifier(run_name=gate_run_id)))
     docs = next(iter(context.get_docs_sites_urls()), {}).get("site_url", "")
     result = GateResult(
         gate_run_id=gate_run_id,
-        outcomes=_outcomes(checkpoint_result),
+        outcomes=validated + reused,
         data_docs_path=Path(docs.removeprefix("file://")) if docs else None,
         provinces=sorted(provinces),
+        slices=judged,
     )
     result.report_path = gate_report.write(result, settings.reports_dir() / "gate")
     with psycopg.connect(url) as conn:

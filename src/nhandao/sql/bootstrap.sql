@@ -116,6 +116,20 @@ alter table monitoring.gate_results add column if not exists province_code text;
 alter table monitoring.publications add column if not exists provinces_published text[];
 alter table monitoring.publications add column if not exists provinces_held_back text[];
 
+-- What each gate run knew of each province slice it judged (issue 7): a fingerprint of the
+-- slice's rows and suite, and, when an earlier run's judgement of the same slice was taken
+-- over instead of validating again, that run (null: validated in this run).
+create table if not exists monitoring.gate_slices (
+    gate_run_id text not null references monitoring.gate_runs (gate_run_id),
+    suite_name text not null,
+    province_code text not null,
+    fingerprint text not null,
+    validated_in text
+);
+create index if not exists gate_slices_by_suite
+    on monitoring.gate_slices (suite_name, province_code);
+alter table monitoring.gate_results add column if not exists validated_in text;
+
 -- The monitor (DAG monitor_reporting, issue 5): one snapshot per run, with completeness per
 -- province and period, the late and missing reports of recent periods, and each province's
 -- state (last load, last publication, last gate result, held back or not).
