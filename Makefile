@@ -41,8 +41,8 @@ format: env
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# both benchmarks, one after the other, figures merged into bench/results.json (about an hour on
-# 2 cores, most of it the national build; see bench/README.md)
+# both benchmarks, one after the other, figures merged into bench/results.json (about 45 minutes
+# on 2 cores, most of it the national build; see bench/README.md)
 bench: bench-ingest bench-national
 
 bench-ingest: env

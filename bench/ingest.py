@@ -172,23 +172,17 @@ def machine(conn: psycopg.Connection) -> dict:
     }
 
 
+def _git(*args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=BENCH_DIR, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
 def source_version() -> str | None:
     """The commit measured (`+changes` when the checkout has uncommitted changes)."""
     try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=BENCH_DIR,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        changed = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=BENCH_DIR,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        head = _git("rev-parse", "--short", "HEAD")
+        changed = _git("status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.CalledProcessError):
         return None
     return head + ("+changes" if changed else "")
@@ -329,6 +323,20 @@ def measure_insert_rows(path: Path, url: str, sample: int) -> float:
 # ---------------------------------------------------------------------------- results
 
 
+def write_report(output: Path, key: str, report: dict, source: str | None, summary: str) -> dict:
+    """Stamp the report (when, which code, which command), merge it into `output` under
+    `key`, print the summary."""
+    report.update(
+        measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        source=source,
+        command="make bench",
+    )
+    merge_results(output, key, report)
+    print(summary)
+    print(f"\n→ results merged into {output} (key '{key}')")
+    return report
+
+
 def merge_results(path: Path, key: str, value: dict) -> None:
     """Merge {key: value} into the JSON file, keeping the other benchmarks' keys."""
     results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
@@ -460,15 +468,9 @@ def run(rows: int, sample: int, output: Path, repeat: int = REPEAT) -> dict:
         },
         "peak_rss_mb": peak_rss_mb(),
         "peak_rss_mb_after": rss,
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info,
-        "source": source,
-        "command": "make bench",
     }
-    merge_results(output, "ingest", report)
-    print(summary(report))
-    print(f"\n→ results merged into {output} (key 'ingest')")
-    return report
+    return write_report(output, "ingest", report, source, summary(report))
 
 
 def main(argv: list[str] | None = None) -> int:

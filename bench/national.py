@@ -41,7 +41,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import psutil
@@ -50,14 +50,16 @@ import psycopg
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
+# bench/ingest.py's helpers (the module is `ingest`; the name `ingest` below is nhandao.ingest)
+
 from ingest import (  # noqa: E402
     RESULTS,
     checkpoint,
     machine,
-    merge_results,
     source_version,
     text_table,
     verdict,
+    write_report,
 )
 
 from nhandao import bulk_csv, dbt, gate, generate, ingest, publish, warehouse  # noqa: E402
@@ -231,9 +233,8 @@ def run_build(
 def split_by_sending(paths: list[Path], cutoff: datetime) -> tuple[list[Path], list[Path]]:
     """(sent before cutoff, sent since), each in the order sent."""
     stamp = cutoff.timestamp()
-    ordered = sorted(paths, key=lambda p: (p.stat().st_mtime, p.name))
-    history = [p for p in ordered if p.stat().st_mtime < stamp]
-    return history, [p for p in ordered if p.stat().st_mtime >= stamp]
+    sent = sorted((p.stat().st_mtime, p.name, p) for p in paths)
+    return [p for t, _, p in sent if t < stamp], [p for t, _, p in sent if t >= stamp]
 
 
 def figure_file(path: Path) -> bool:
@@ -450,7 +451,8 @@ def run(years: str, provinces: list[str] | None, output: Path, keep: Path | None
         "years": years,
         "provinces": provinces or "all",
         "files": len(paths),
-        "figures": generated.figures if generated else None,
+        # a reused sample: its figure rows are what was loaded (target rows included)
+        "figures": generated.figures if generated else full.rows_loaded + month.rows_loaded,
         "target_rows": generated.targets if generated else None,
         "sample_mb": round(generated.size_bytes / 1e6, 1) if generated else None,
         "seconds_generate": round(generate_seconds, 1),
@@ -476,17 +478,9 @@ def run(years: str, provinces: list[str] | None, output: Path, keep: Path | None
         "copy_rows_per_s": round(copy_rows_per_s),
         "ingest_ratio_to_copy": round(ingest_rows_per_s / copy_rows_per_s, 3),
         "database_mb": size_mb,
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine_info,
-        "source": source,
-        "command": "make bench",
     }
-    if report["figures"] is None:
-        report["figures"] = full.rows_loaded + month.rows_loaded
-    merge_results(output, "national", report)
-    print(summary(report))
-    print(f"\n→ results merged into {output} (key 'national')")
-    return report
+    return write_report(output, "national", report, source, summary(report))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,11 @@
   When they are equal and no `--full-refresh` was asked for, the table stays as it is, and the
   views that read it with it. Otherwise it loads exactly as dbt's (the same macros: reset or
   create, load_csv_rows, grants, indexes, hooks) and leaves the new marker.
+
+  Below the marker check the body is dbt-core 1.11's `materialization seed, default`
+  (global_project/macros/materializations/seeds/seed.sql), unchanged but for the marker written
+  before the commit: a materialization cannot call the one it overrides. Compare it with dbt's
+  when upgrading dbt.
 -#}
 {% materialization seed, adapter='postgres' %}
 

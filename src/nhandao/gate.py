@@ -63,7 +63,7 @@ class GateResult:
     gate_run_id: str
     outcomes: list[ExpectationOutcome] = field(default_factory=list)
     data_docs_path: Path | None = None
-    provinces: list[str] = field(default_factory=list)  # the province slices validated
+    provinces: list[str] = field(default_factory=list)  # the province slices judged
     report_path: Path | None = None
     # (suite, province, fingerprint, run whose validation holds; None: this one) per slice
     slices: list[tuple[str, str, str, str | None]] = field(default_factory=list)
@@ -356,29 +356,25 @@ def _judged_before(
 
 
 def _recorded_outcomes(
-    conn: psycopg.Connection, gate_run_id: str, suite_name: str, province: str
-) -> list[ExpectationOutcome]:
+    conn: psycopg.Connection, suite_name: str, judged_in: dict[str, str]
+) -> dict[str, list[ExpectationOutcome]]:
+    """Province → the results of this suite's slice recorded by the run that judged it."""
     rows = conn.execute(
-        "select expectation_type, column_name, severity, success, observed_value,"
-        " unexpected_count, notes from monitoring.gate_results"
-        " where gate_run_id = %s and suite_name = %s and province_code = %s",
-        (gate_run_id, suite_name, province),
+        "select results.province_code, results.expectation_type, results.column_name,"
+        " results.severity, results.success, results.observed_value, results.unexpected_count,"
+        " results.notes, results.gate_run_id from monitoring.gate_results as results"
+        " inner join unnest(%s::text[], %s::text[]) as judged (province_code, gate_run_id)"
+        " on judged.province_code = results.province_code"
+        " and judged.gate_run_id = results.gate_run_id"
+        " where results.suite_name = %s",
+        (list(judged_in), list(judged_in.values()), suite_name),
     ).fetchall()
-    return [
-        ExpectationOutcome(
-            suite_name,
-            kind,
-            column,
-            severity,
-            success,
-            observed,
-            unexpected,
-            notes,
-            province_code=province,
-            validated_in=gate_run_id,
+    found: dict[str, list[ExpectationOutcome]] = {}
+    for province, *fields, run in rows:
+        found.setdefault(province, []).append(
+            ExpectationOutcome(suite_name, *fields, province_code=province, validated_in=run)
         )
-        for kind, column, severity, success, observed, unexpected, notes in rows
-    ]
+    return found
 
 
 def run_gate(
@@ -421,13 +417,9 @@ def run_gate(
                 conn, schema, table, column, values, suite_fingerprint(suite_dict)
             )
             before = _judged_before(conn, suite_dict["name"], fingerprints)
+            recorded = _recorded_outcomes(conn, suite_dict["name"], before)
             for value in values:
-                outcomes = (
-                    _recorded_outcomes(conn, before[value], suite_dict["name"], value)
-                    if value in before
-                    else []
-                )
-                if outcomes:
+                if outcomes := recorded.get(value):
                     reused.extend(outcomes)
                     judged.append((suite_dict["name"], value, fingerprints[value], before[value]))
                     continue
