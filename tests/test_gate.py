@@ -153,3 +153,42 @@ def test_a_slice_judged_before_is_taken_over_until_its_rows_or_suite_change(gate
         (suites / path.name).write_text(json.dumps(suite), encoding="utf-8")
     fourth = gate.run_gate(url, suites_dir=suites)
     assert {suite for suite, *_, run in fourth.slices if run is None} == {"marts.fct_aid_value"}
+
+
+def test_validations_shared_between_processes_judge_as_one_process_does(gated, monkeypatch):
+    url, _ = gated
+
+    def judged_afresh(workers: str) -> gate.GateResult:
+        monkeypatch.setenv("NHANDAO_GATE_WORKERS", workers)
+        with psycopg.connect(url) as conn:  # nothing to take over: every slice is validated
+            conn.execute("delete from monitoring.gate_slices")
+        return gate.run_gate(url)
+
+    def judgement(result: gate.GateResult) -> set[tuple]:
+        return {
+            (
+                o.suite_name,
+                o.expectation_type,
+                o.column,
+                o.province_code,
+                o.success,
+                o.observed_value,
+                o.unexpected_count,
+            )
+            for o in result.outcomes
+        }
+
+    alone, shared = judged_afresh("1"), judged_afresh("3")
+    assert not alone.reused and not shared.reused
+    assert len(shared.outcomes) == len(alone.outcomes) > 20
+    assert judgement(shared) == judgement(alone)
+    assert "marts.fct_aid_value" in {o.suite_name for o in shared.warnings}
+    # the second and third workers' checkpoints were stored and run
+    stored = {p.stem for p in (settings.home_dir() / "gx").rglob("publish_gate_*")}
+    assert any(name.endswith("_2") for name in stored), stored
+
+
+def test_the_largest_validations_are_spread_first():
+    shares = gate._shares([(10, "a"), (900_000, "big"), (5, "b"), (800_000, "large")], 2)
+    assert sorted(map(sorted, shares)) == [["a", "b", "large"], ["big"]]
+    assert gate._shares([(1, "only")], 4) == [["only"]]

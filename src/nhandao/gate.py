@@ -19,8 +19,11 @@ import hashlib
 import json
 import logging
 import re
+import subprocess
+import sys
+import tempfile
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -320,18 +323,20 @@ def suite_fingerprint(suite_dict: dict) -> str:
 
 def slice_fingerprints(
     conn: psycopg.Connection, schema: str, table: str, column: str, values: list[str], suite: str
-) -> dict[str, str]:
+) -> tuple[dict[str, str], dict[str, int]]:
     """A fingerprint of each slice's rows (count and sum of a 64-bit hash of each row's text),
-    with the suite's: equal fingerprints, the same validation results. An empty slice has one."""
+    with the suite's: equal fingerprints, the same validation results. An empty slice has one.
+    Also each slice's row count."""
     query = sql.SQL(
         "select {column}, count(*), sum(hashtextextended(slice_rows::text, 0)::numeric)"
         " from {table} as slice_rows where {column} = any(%s) group by 1"
     ).format(column=sql.Identifier(column), table=sql.Identifier(schema, table))
     found = {value: (count, total) for value, count, total in conn.execute(query, (values,))}
-    return {
+    fingerprints = {
         value: hashlib.sha256(f"{suite}:{found.get(value, (0, 0))}".encode()).hexdigest()[:32]
         for value in values
     }
+    return fingerprints, {value: found.get(value, (0, 0))[0] for value in values}
 
 
 def _judged_before(
@@ -377,6 +382,82 @@ def _recorded_outcomes(
     return found
 
 
+PER_VALIDATION_ROWS = 20_000  # what one validation's fixed work weighs, in rows, when sharing
+
+
+def _row_estimate(conn: psycopg.Connection, schema: str, table: str) -> int:
+    row = conn.execute(
+        "select greatest(reltuples, 0)::bigint from pg_class"
+        " where oid = to_regclass(format('%%I.%%I', %s::text, %s::text))",
+        (schema, table),
+    ).fetchone()
+    return row[0] if row else 0
+
+
+def _shares(definitions: list[tuple[int, object]], workers: int) -> list[list[object]]:
+    """The validations split between `workers`: largest first, each to the least loaded."""
+    shares: list[list[object]] = [[] for _ in range(max(1, min(workers, len(definitions))))]
+    loads = [0] * len(shares)
+    for rows, definition in sorted(definitions, key=lambda item: -item[0]):
+        least = loads.index(min(loads))
+        shares[least].append(definition)
+        loads[least] += rows + PER_VALIDATION_ROWS
+    return shares
+
+
+def _run_checkpoint(context_dir: str, name: str, gate_run_id: str) -> list[ExpectationOutcome]:
+    from great_expectations.core.run_identifier import RunIdentifier
+
+    checkpoint = _context(Path(context_dir)).checkpoints.get(name)
+    return _outcomes(checkpoint.run(run_id=RunIdentifier(run_name=gate_run_id)))
+
+
+def _worker(context_dir: Path, name: str, gate_run_id: str, output: Path) -> subprocess.Popen:
+    """`python -m nhandao.gate CONTEXT CHECKPOINT RUN OUTPUT`: a process of its own (its own GX
+    context and connections), which writes its outcomes to OUTPUT as JSON."""
+    command = [sys.executable, "-m", "nhandao.gate", str(context_dir), name, gate_run_id]
+    return subprocess.Popen([*command, str(output)])
+
+
+def _validate(
+    context,
+    context_dir: Path,
+    datasource_name: str,
+    definitions: list[tuple[int, object]],
+    gate_run_id: str,
+) -> list[ExpectationOutcome]:
+    """Run the validations, shared between `settings.gate_workers()` processes when there are
+    several (each runs a stored checkpoint of its share), and rebuild Data Docs once."""
+    import great_expectations as gx
+
+    if not definitions:
+        return []
+    names = []
+    for number, share in enumerate(_shares(definitions, settings.gate_workers())):
+        name = f"publish_gate_{datasource_name}" + (f"_{number}" if number else "")
+        context.checkpoints.add_or_update(
+            gx.Checkpoint(name=name, validation_definitions=share, result_format="SUMMARY")
+        )
+        names.append(name)
+    if len(names) == 1:
+        outcomes = _run_checkpoint(str(context_dir), names[0], gate_run_id)
+    else:
+        outcomes = []
+        with tempfile.TemporaryDirectory(prefix="nhandao-gate-") as tmp:
+            outputs = [Path(tmp) / f"{name}.json" for name in names]
+            workers = [
+                _worker(context_dir, name, gate_run_id, output)
+                for name, output in zip(names, outputs, strict=True)
+            ]
+            for worker, name, output in zip(workers, names, outputs, strict=True):
+                if worker.wait():
+                    raise RuntimeError(f"gate checkpoint {name} failed (exit {worker.returncode})")
+                fields = json.loads(output.read_text(encoding="utf-8"))
+                outcomes += [ExpectationOutcome(**outcome) for outcome in fields]
+    context.build_data_docs()
+    return outcomes
+
+
 def run_gate(
     url: str,
     suites_dir: Path | None = None,
@@ -390,15 +471,16 @@ def run_gate(
     `slices` maps a table to the column it is published by (default: the dbt models' meta).
     """
     import great_expectations as gx
-    from great_expectations.core.run_identifier import RunIdentifier
 
     from nhandao import dbt, gate_report
 
     suites = load_suites(suites_dir or settings.expectations_dir() / "suites")
     slices = dbt.published_slices() if slices is None else slices
-    context = _context(context_dir or settings.home_dir() / "gx")
+    context_dir = context_dir or settings.home_dir() / "gx"
+    context = _context(context_dir)
     datasource = _datasource(context, url)
-    definitions, provinces = [], set()
+    definitions: list[tuple[int, object]] = []  # (rows it validates, validation definition)
+    provinces: set[str] = set()
     reused: list[ExpectationOutcome] = []
     judged: list[tuple[str, str, str, str | None]] = []
     with psycopg.connect(url) as conn:
@@ -408,12 +490,15 @@ def run_gate(
             column = slices.get(table)
             if column is None:
                 definitions.append(
-                    _validation_definition(context, datasource, suite, schema, table)
+                    (
+                        _row_estimate(conn, schema, table),
+                        _validation_definition(context, datasource, suite, schema, table),
+                    )
                 )
                 continue
             values = slice_values(conn, schema, table, column)
             provinces.update(values)
-            fingerprints = slice_fingerprints(
+            fingerprints, counts = slice_fingerprints(
                 conn, schema, table, column, values, suite_fingerprint(suite_dict)
             )
             before = _judged_before(conn, suite_dict["name"], fingerprints)
@@ -423,22 +508,13 @@ def run_gate(
                     reused.extend(outcomes)
                     judged.append((suite_dict["name"], value, fingerprints[value], before[value]))
                     continue
-                definitions.append(
-                    _validation_definition(context, datasource, suite, schema, table, column, value)
+                definition = _validation_definition(
+                    context, datasource, suite, schema, table, column, value
                 )
+                definitions.append((counts[value], definition))
                 judged.append((suite_dict["name"], value, fingerprints[value], None))
     gate_run_id = gate_run_id or f"gate_{uuid.uuid4().hex[:12]}"
-    validated: list[ExpectationOutcome] = []
-    if definitions:
-        checkpoint = context.checkpoints.add_or_update(
-            gx.Checkpoint(
-                name=f"publish_gate_{datasource.name}",
-                validation_definitions=definitions,
-                actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
-                result_format="SUMMARY",
-            )
-        )
-        validated = _outcomes(checkpoint.run(run_id=RunIdentifier(run_name=gate_run_id)))
+    validated = _validate(context, context_dir, datasource.name, definitions, gate_run_id)
     docs = next(iter(context.get_docs_sites_urls()), {}).get("site_url", "")
     result = GateResult(
         gate_run_id=gate_run_id,
@@ -461,3 +537,8 @@ def enforce(result: GateResult) -> GateResult:
     if not result.can_publish:
         raise GateFailed(result)
     return result
+
+
+if __name__ == "__main__":  # a gate worker: see _worker
+    outcomes = _run_checkpoint(*sys.argv[1:4])
+    Path(sys.argv[4]).write_text(json.dumps([asdict(o) for o in outcomes]), encoding="utf-8")

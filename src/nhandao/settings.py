@@ -53,6 +53,15 @@ def run_as_roles() -> bool:
     return value.strip().lower() not in ("0", "false", "no", "off")
 
 
+def gate_workers() -> int:
+    """Processes the quality gate validates slices in (NHANDAO_GATE_WORKERS; default: the cores,
+    at most 4). Postgres runs one validation's queries while Great Expectations prepares the
+    next one's in another process."""
+    if env := os.environ.get("NHANDAO_GATE_WORKERS"):
+        return max(1, int(env))
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
 def reports_dir() -> Path:
     """Where HTML reports are written: gate runs, the status page (NHANDAO_REPORTS overrides)."""
     if env := os.environ.get("NHANDAO_REPORTS"):
