@@ -14,7 +14,8 @@ In one run, on the same machine and the same Postgres server, this script
 4. runs, with the pipeline's own functions (the ones the DAG tasks call), timing each stage:
    (a) the full build of the history: ingest (`ingest.ingest_paths`, in the order sent), `dbt
        build`, the quality gate (`gate.run_gate`, every province's slice) and publish;
-   (b) the new month: the same four stages, dbt incremental;
+   (b) the new month: the same four stages, dbt incremental; beside its gate (in
+       `settings.gate_workers()` processes) the same gate in one process, not counted;
    (c) one district's single file: a corrected resubmission of one report of the new month,
        landed, built, gated and published; its changed figure is checked in the published marts;
    (d) a bare `COPY` of the history's figure rows (one concatenated CSV) into an unlogged table,
@@ -22,7 +23,8 @@ In one run, on the same machine and the same Postgres server, this script
 5. samples memory every 0.2 s: this process (the loader, dbt and Great Expectations all run in it)
    and the Postgres server (the sum of its processes' proportional set size, where /proc lets us
    read it), and records the peak of each stage;
-6. merges the figures into `bench/results.json` under the key "national" and prints a summary.
+6. merges the figures into `bench/results.json` under the key "national" ("national_some_provinces"
+   for a run with --provinces) and prints a summary.
 
 Target (reported as PASS/MISS; the process does not fail on a MISS): the new month takes at most
 10% of the full build's time.
@@ -62,7 +64,7 @@ from ingest import (  # noqa: E402
     write_report,
 )
 
-from nhandao import bulk_csv, dbt, gate, generate, ingest, publish, warehouse  # noqa: E402
+from nhandao import bulk_csv, dbt, gate, generate, ingest, publish, settings, warehouse  # noqa: E402
 from nhandao.generate import COLUMNS  # noqa: E402
 
 YEARS = "2019-2026"
@@ -170,6 +172,7 @@ class Build:
     rows_rejected: int = 0
     provinces_published: int = 0
     provinces_held_back: list[str] = field(default_factory=list)
+    gate_one_process_seconds: float | None = None  # the same gate in one process, beside it
 
     @property
     def total(self) -> float:
@@ -187,6 +190,14 @@ class Build:
             "peak_postgres_mb": self.server_peak_mb,
             "provinces_published": self.provinces_published,
             "provinces_held_back": self.provinces_held_back,
+            **(
+                {
+                    "gate_workers": settings.gate_workers(),
+                    "gate_one_process_seconds": round(self.gate_one_process_seconds, 2),
+                }
+                if self.gate_one_process_seconds is not None
+                else {}
+            ),
         }
 
 
@@ -196,8 +207,13 @@ def run_build(
     url: str,
     sampler: MemorySampler,
     context_dir: Path,
+    compare_gate: bool = False,
 ) -> Build:
-    """Ingest `paths` in the order given, then dbt build, gate and publish, each timed."""
+    """Ingest `paths` in the order given, then dbt build, gate and publish, each timed.
+
+    `compare_gate`: first run the same gate in one process (not counted in the build), then
+    forget its judgements, so the timed gate, in `settings.gate_workers()` processes, does the
+    same work."""
     build = Build(name, len(paths))
 
     def stage(label: str, work: Callable[[], object]) -> object:
@@ -215,6 +231,8 @@ def run_build(
     build.rows_loaded = sum(r.rows_loaded for r in results)
     build.rows_rejected = sum(r.rows_rejected for r in results)
     stage("dbt", lambda: dbt.run(["build", "--quiet"], url))
+    if compare_gate:
+        build.gate_one_process_seconds = gate_in_one_process(url, context_dir)
     result = stage("gate", lambda: gate.enforce(gate.run_gate(url, context_dir=context_dir)))
 
     def publish_all() -> publish.Publication:
@@ -225,6 +243,28 @@ def run_build(
     build.provinces_published = len(published.provinces_published)
     build.provinces_held_back = list(published.provinces_held_back)
     return build
+
+
+def gate_in_one_process(url: str, context_dir: Path) -> float:
+    """Seconds the gate takes in one process; its judgements are then forgotten."""
+    print("  · gate in one process (for comparison; not counted)", flush=True)
+    workers = os.environ.get("NHANDAO_GATE_WORKERS")
+    os.environ["NHANDAO_GATE_WORKERS"] = "1"
+    try:
+        started = time.perf_counter()
+        result = gate.run_gate(url, context_dir=context_dir)
+        seconds = time.perf_counter() - started
+    finally:
+        if workers is None:
+            del os.environ["NHANDAO_GATE_WORKERS"]
+        else:
+            os.environ["NHANDAO_GATE_WORKERS"] = workers
+    with psycopg.connect(url) as conn:
+        conn.execute(
+            "delete from monitoring.gate_slices where gate_run_id = %s", (result.gate_run_id,)
+        )
+    print(f"    {seconds:.1f} s", flush=True)
+    return seconds
 
 
 # ---------------------------------------------------------------------------- the files
@@ -373,6 +413,11 @@ def summary(report: dict) -> str:
         f" {report['ingest_ms_per_file']} ms)",
         f"  database after all: {report['database_mb']} MB",
     ]
+    if month.get("gate_one_process_seconds") is not None:
+        lines.append(
+            f"  new month's gate: {month['seconds']['gate']:.1f} s in {month['gate_workers']}"
+            f" processes, {month['gate_one_process_seconds']:.1f} s in one (same slices)"
+        )
     return "\n".join(lines)
 
 
@@ -425,7 +470,7 @@ def run(years: str, provinces: list[str] | None, output: Path, keep: Path | None
 
             print(f"→ (b) one new month: {len(new_month):,} files")
             checkpoint(url)
-            month = run_build("new_month", new_month, url, sampler, context_dir)
+            month = run_build("new_month", new_month, url, sampler, context_dir, compare_gate=True)
 
             correction = corrected_resubmission(new_month, folder)
             print(f"→ (c) one district file: {correction.path.name}")
@@ -480,7 +525,9 @@ def run(years: str, provinces: list[str] | None, output: Path, keep: Path | None
         "database_mb": size_mb,
         "machine": machine_info,
     }
-    return write_report(output, "national", report, source, summary(report))
+    # a run over some provinces sits beside the whole country's, not over it
+    key = "national" if provinces is None else "national_some_provinces"
+    return write_report(output, key, report, source, summary(report))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -157,6 +157,7 @@ def test_a_slice_judged_before_is_taken_over_until_its_rows_or_suite_change(gate
 
 def test_validations_shared_between_processes_judge_as_one_process_does(gated, monkeypatch):
     url, _ = gated
+    monkeypatch.setattr(gate, "WORKER_START_ROWS", 0)  # share even this small warehouse
 
     def judged_afresh(workers: str) -> gate.GateResult:
         monkeypatch.setenv("NHANDAO_GATE_WORKERS", workers)
@@ -188,7 +189,9 @@ def test_validations_shared_between_processes_judge_as_one_process_does(gated, m
     assert any(name.endswith("_2") for name in stored), stored
 
 
-def test_the_largest_validations_are_spread_first():
-    shares = gate._shares([(10, "a"), (900_000, "big"), (5, "b"), (800_000, "large")], 2)
-    assert sorted(map(sorted, shares)) == [["a", "b", "large"], ["big"]]
-    assert gate._shares([(1, "only")], 4) == [["only"]]
+def test_the_largest_validations_are_spread_first_and_a_small_gate_is_not_shared():
+    work = [(10, "a"), (900_000, "big"), (5, "b"), (800_000, "large")]
+    assert gate._shares(work, 2, start_rows=0) == [["big"], ["large", "a", "b"]]
+    # a worker starts 300,000 rows behind: the big slice stays here, the large one goes
+    assert gate._shares(work, 2) == [["big", "a", "b"], ["large"]]
+    assert gate._shares([(50_000, "a"), (40_000, "b")], 4) == [["a", "b"]]

@@ -383,6 +383,8 @@ def _recorded_outcomes(
 
 
 PER_VALIDATION_ROWS = 20_000  # what one validation's fixed work weighs, in rows, when sharing
+# a worker process starts this far behind (importing Great Expectations takes it 10-15 s)
+WORKER_START_ROWS = 300_000
 
 
 def _row_estimate(conn: psycopg.Connection, schema: str, table: str) -> int:
@@ -394,15 +396,20 @@ def _row_estimate(conn: psycopg.Connection, schema: str, table: str) -> int:
     return row[0] if row else 0
 
 
-def _shares(definitions: list[tuple[int, object]], workers: int) -> list[list[object]]:
-    """The validations split between `workers`: largest first, each to the least loaded."""
-    shares: list[list[object]] = [[] for _ in range(max(1, min(workers, len(definitions))))]
-    loads = [0] * len(shares)
+def _shares(
+    definitions: list[tuple[int, object]], workers: int, start_rows: int | None = None
+) -> list[list[object]]:
+    """The validations split between this process (the first share) and up to `workers` - 1
+    worker processes, each of which starts `start_rows` behind: largest first, each to the least
+    loaded. Shares left empty are dropped, so a small gate stays in this process."""
+    start = WORKER_START_ROWS if start_rows is None else start_rows
+    shares: list[list[object]] = [[] for _ in range(max(1, workers))]
+    loads = [0] + [start] * (len(shares) - 1)
     for rows, definition in sorted(definitions, key=lambda item: -item[0]):
         least = loads.index(min(loads))
         shares[least].append(definition)
         loads[least] += rows + PER_VALIDATION_ROWS
-    return shares
+    return [share for share in shares if share]
 
 
 def _run_checkpoint(context_dir: str, name: str, gate_run_id: str) -> list[ExpectationOutcome]:
@@ -426,8 +433,9 @@ def _validate(
     definitions: list[tuple[int, object]],
     gate_run_id: str,
 ) -> list[ExpectationOutcome]:
-    """Run the validations, shared between `settings.gate_workers()` processes when there are
-    several (each runs a stored checkpoint of its share), and rebuild Data Docs once."""
+    """Run the validations, shared between this process and worker processes when there is
+    enough to share (`settings.gate_workers()` in all; each runs a stored checkpoint of its
+    share), and rebuild Data Docs once."""
     import great_expectations as gx
 
     if not definitions:
@@ -439,21 +447,23 @@ def _validate(
             gx.Checkpoint(name=name, validation_definitions=share, result_format="SUMMARY")
         )
         names.append(name)
-    if len(names) == 1:
-        outcomes = _run_checkpoint(str(context_dir), names[0], gate_run_id)
-    else:
-        outcomes = []
-        with tempfile.TemporaryDirectory(prefix="nhandao-gate-") as tmp:
-            outputs = [Path(tmp) / f"{name}.json" for name in names]
-            workers = [
-                _worker(context_dir, name, gate_run_id, output)
-                for name, output in zip(names, outputs, strict=True)
-            ]
-            for worker, name, output in zip(workers, names, outputs, strict=True):
-                if worker.wait():
-                    raise RuntimeError(f"gate checkpoint {name} failed (exit {worker.returncode})")
-                fields = json.loads(output.read_text(encoding="utf-8"))
-                outcomes += [ExpectationOutcome(**outcome) for outcome in fields]
+    with tempfile.TemporaryDirectory(prefix="nhandao-gate-") as tmp:
+        outputs = [Path(tmp) / f"{name}.json" for name in names[1:]]
+        workers = [  # started first: they import while this process validates its share
+            _worker(context_dir, name, gate_run_id, output)
+            for name, output in zip(names[1:], outputs, strict=True)
+        ]
+        try:
+            outcomes = _run_checkpoint(str(context_dir), names[0], gate_run_id)
+        except BaseException:
+            for worker in workers:
+                worker.kill()
+            raise
+        for worker, name, output in zip(workers, names[1:], outputs, strict=True):
+            if worker.wait():
+                raise RuntimeError(f"gate checkpoint {name} failed (exit {worker.returncode})")
+            fields = json.loads(output.read_text(encoding="utf-8"))
+            outcomes += [ExpectationOutcome(**outcome) for outcome in fields]
     context.build_data_docs()
     return outcomes
 
