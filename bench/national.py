@@ -172,6 +172,7 @@ class Build:
     rows_rejected: int = 0
     provinces_published: int = 0
     provinces_held_back: list[str] = field(default_factory=list)
+    gate_workers: int | None = None  # processes the timed gate could share its work between
     gate_one_process_seconds: float | None = None  # the same gate in one process, beside it
 
     @property
@@ -192,7 +193,7 @@ class Build:
             "provinces_held_back": self.provinces_held_back,
             **(
                 {
-                    "gate_workers": settings.gate_workers(),
+                    "gate_workers": self.gate_workers,
                     "gate_one_process_seconds": round(self.gate_one_process_seconds, 2),
                 }
                 if self.gate_one_process_seconds is not None
@@ -233,7 +234,13 @@ def run_build(
     stage("dbt", lambda: dbt.run(["build", "--quiet"], url))
     if compare_gate:
         build.gate_one_process_seconds = gate_in_one_process(url, context_dir)
-    result = stage("gate", lambda: gate.enforce(gate.run_gate(url, context_dir=context_dir)))
+        build.gate_workers = settings.gate_workers()
+    result = stage(
+        "gate",
+        lambda: gate.enforce(
+            gate.run_gate(url, context_dir=context_dir, workers=build.gate_workers)
+        ),
+    )
 
     def publish_all() -> publish.Publication:
         with psycopg.connect(url) as conn:
@@ -248,17 +255,9 @@ def run_build(
 def gate_in_one_process(url: str, context_dir: Path) -> float:
     """Seconds the gate takes in one process; its judgements are then forgotten."""
     print("  · gate in one process (for comparison; not counted)", flush=True)
-    workers = os.environ.get("NHANDAO_GATE_WORKERS")
-    os.environ["NHANDAO_GATE_WORKERS"] = "1"
-    try:
-        started = time.perf_counter()
-        result = gate.run_gate(url, context_dir=context_dir)
-        seconds = time.perf_counter() - started
-    finally:
-        if workers is None:
-            del os.environ["NHANDAO_GATE_WORKERS"]
-        else:
-            os.environ["NHANDAO_GATE_WORKERS"] = workers
+    started = time.perf_counter()
+    result = gate.run_gate(url, context_dir=context_dir, workers=1)
+    seconds = time.perf_counter() - started
     with psycopg.connect(url) as conn:
         conn.execute(
             "delete from monitoring.gate_slices where gate_run_id = %s", (result.gate_run_id,)

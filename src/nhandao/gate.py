@@ -10,7 +10,8 @@ A province's slice whose rows, and whose suite, are exactly those an earlier run
 validated again: the run takes that judgement over (`validated_in` names the run that made it).
 A fingerprint of each slice (its row count and the sum of a 64-bit hash of every row, with a
 hash of the suite) is kept in `monitoring.gate_slices`. So a file that changes one province has
-that province validated, not the whole country.
+that province validated, not the whole country. What is left to validate is shared between this
+process and worker processes (`python -m nhandao.gate`) when there is enough of it.
 """
 
 from __future__ import annotations
@@ -432,16 +433,17 @@ def _validate(
     datasource_name: str,
     definitions: list[tuple[int, object]],
     gate_run_id: str,
+    workers: int,
 ) -> list[ExpectationOutcome]:
     """Run the validations, shared between this process and worker processes when there is
-    enough to share (`settings.gate_workers()` in all; each runs a stored checkpoint of its
-    share), and rebuild Data Docs once."""
+    enough to share (`workers` processes in all; each runs a stored checkpoint of its share),
+    and rebuild Data Docs once."""
     import great_expectations as gx
 
     if not definitions:
         return []
     names = []
-    for number, share in enumerate(_shares(definitions, settings.gate_workers())):
+    for number, share in enumerate(_shares(definitions, workers)):
         name = f"publish_gate_{datasource_name}" + (f"_{number}" if number else "")
         context.checkpoints.add_or_update(
             gx.Checkpoint(name=name, validation_definitions=share, result_format="SUMMARY")
@@ -475,10 +477,13 @@ def run_gate(
     schema: str = "audit",
     gate_run_id: str | None = None,
     slices: dict[str, str | None] | None = None,
+    workers: int | None = None,
 ) -> GateResult:
     """Validate every suite against `schema`, slice by slice; record, report, rebuild Data Docs.
 
-    `slices` maps a table to the column it is published by (default: the dbt models' meta).
+    `slices` maps a table to the column it is published by (default: the dbt models' meta);
+    `workers`, the processes the validations may be shared between (default:
+    `settings.gate_workers()`).
     """
     import great_expectations as gx
 
@@ -524,7 +529,8 @@ def run_gate(
                 definitions.append((counts[value], definition))
                 judged.append((suite_dict["name"], value, fingerprints[value], None))
     gate_run_id = gate_run_id or f"gate_{uuid.uuid4().hex[:12]}"
-    validated = _validate(context, context_dir, datasource.name, definitions, gate_run_id)
+    workers = settings.gate_workers() if workers is None else workers
+    validated = _validate(context, context_dir, datasource.name, definitions, gate_run_id, workers)
     docs = next(iter(context.get_docs_sites_urls()), {}).get("site_url", "")
     result = GateResult(
         gate_run_id=gate_run_id,
