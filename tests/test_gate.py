@@ -22,7 +22,7 @@ def suite_query(table: str, words: str) -> str:
     suite = json.loads((settings.expectations_dir() / "suites" / f"marts.{table}.json").read_text())
     [query] = [
         e["kwargs"]["unexpected_rows_query"]
-        for e in suite["expectations"]
+        for e in gate.resolve_table(suite, "audit", table)["expectations"]
         if words in e["meta"]["notes"]
     ]
     return query.replace("{batch}", f"audit.{table}")
@@ -85,18 +85,22 @@ def test_the_history_rule_finds_the_extra_digit_but_not_the_tet_peak(gated):
     # Tết months are compared with earlier Tết months: the peak itself is not an outlier
     tet = rows(url, "select count(*) from audit.fct_aid_value where program_code = 'tet'")[0][0]
     assert sum(1 for r in flagged if r["program_code"] == "tet") < tet * 0.02
-    [outcome] = [
-        o
+    # judged year by year: the figures each year's slice flagged add up to the whole table's
+    by_year = {
+        o.year: int(o.observed_value)
         for o in result.outcomes
         if o.suite_name == "marts.fct_aid_value" and "earlier years" in (o.notes or "")
-    ]
-    assert int(outcome.observed_value) == len(flagged)
+    }
+    assert set(by_year) == set(range(2019, 2024))
+    assert sum(by_year.values()) == len(flagged)
+    assert by_year[2019] == 0  # no earlier years to compare with
 
 
 def outcome_key(o: gate.ExpectationOutcome) -> tuple:
     return (
         o.suite_name,
         o.province_code,
+        o.year,
         o.expectation_type,
         o.column,
         o.notes,
@@ -127,21 +131,30 @@ def test_a_slice_judged_before_is_taken_over_until_its_rows_or_suite_change(gate
     )
     assert taken_over == sum(1 for o in again.outcomes if o.province_code) > 0
 
-    # one blood figure changes, as a rebuild after a resubmission would change it: that
-    # suite's slice of that province is validated again, every other slice is taken over
+    # slices are a province's years: the five years of Đà Nẵng, for each suite
+    assert {(p, year) for _, p, year, *_ in first.slices} == {
+        ("48", year) for year in range(2019, 2024)
+    }
+
+    # one blood figure of 2021 changes, as a rebuild after a resubmission would change it:
+    # that suite's slices of that year and the later ones (which the history rule compares
+    # with it) are validated again; every other slice is taken over
     with psycopg.connect(url) as conn:
-        [(province,)] = conn.execute(
+        [(province, year)] = conn.execute(
             "update audit.fct_blood_units set value = value + 1 where figure_id ="
-            " (select min(figure_id) from audit.fct_blood_units)"
-            " returning current_province_code"
+            " (select min(figure_id) from audit.fct_blood_units where period_code like '2021%')"
+            " returning current_province_code, left(period_code, 4)::int"
         ).fetchall()
     third = gate.run_gate(url)
-    assert {(suite, p) for suite, p, _, run in third.slices if run is None} == {
-        ("marts.fct_blood_units", province)
+    assert {(suite, p, y) for suite, p, y, _, run in third.slices if run is None} == {
+        ("marts.fct_blood_units", province, later) for later in (2021, 2022, 2023)
     }
-    assert {o.validated_in for o in third.outcomes if o.suite_name == "marts.fct_blood_units"} == {
-        None
-    }
+    assert {
+        (o.year, o.validated_in)
+        for o in third.outcomes
+        if o.suite_name == "marts.fct_blood_units" and o.validated_in is None
+    } == {(2021, None), (2022, None), (2023, None)}
+    assert {o.validated_in for o in third.outcomes if o.year in (2019, 2020)} == {first.gate_run_id}
 
     # a changed suite is validated again on every slice
     suites = tmp_path / "suites"
@@ -172,6 +185,7 @@ def test_validations_shared_between_processes_judge_as_one_process_does(gated, m
                 o.expectation_type,
                 o.column,
                 o.province_code,
+                o.year,
                 o.success,
                 o.observed_value,
                 o.unexpected_count,

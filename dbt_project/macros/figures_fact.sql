@@ -15,7 +15,7 @@
     on_schema_change='fail',
     indexes=[
         {'columns': ['reporting_unit_code', 'period_code', 'program_code']},
-        {'columns': ['current_province_code']},
+        {'columns': ['current_province_code', 'period_code']},
     ],
     post_hook="{{ record_changes_through('int_figures_deduplicated') }}",
 ) }}

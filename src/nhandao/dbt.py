@@ -63,3 +63,23 @@ def published_slices() -> dict[str, str | None]:
         for node in manifest["nodes"].values()
         if node["resource_type"] == "model" and node["fqn"][1] == "marts"
     }
+
+
+def published_years() -> dict[str, str]:
+    """Each model published by province whose rows also belong to a year: the column that says
+    which (`meta.publish_year`: `year`, or `period_code`, whose first four characters are it).
+
+    Such a model is validated and published by province and year, so a new month redoes its
+    year, not the province's history.
+    """
+    import json
+
+    manifest = json.loads(manifest_path().read_text(encoding="utf-8"))
+    return {
+        node["name"]: meta["publish_year"]
+        for node in manifest["nodes"].values()
+        if node["resource_type"] == "model"
+        and node["fqn"][1] == "marts"
+        and (meta := node["config"].get("meta") or {}).get("publish_slice")
+        and meta.get("publish_year")
+    }

@@ -47,6 +47,7 @@ class ExpectationOutcome:
     unexpected_count: int | None
     notes: str | None
     province_code: str | None = None  # the province slice validated; None: the whole table
+    year: int | None = None  # the year of the province's rows validated; None: all of them
     validated_in: str | None = None  # an earlier gate run whose judgement of the slice holds
 
     @property
@@ -56,7 +57,8 @@ class ExpectationOutcome:
     def describe(self) -> str:
         target = f"{self.suite_name}.{self.column}" if self.column else self.suite_name
         if self.province_code:
-            target = f"[{self.province_code}] {target}"
+            where = " ".join(str(part) for part in (self.province_code, self.year) if part)
+            target = f"[{where}] {target}"
         found = f" (observed {self.observed_value})" if self.observed_value is not None else ""
         count = f", {self.unexpected_count} rows" if self.unexpected_count else ""
         return f"{target}: {self.expectation_type}{found}{count} — {self.notes or ''}".rstrip(" —")
@@ -69,8 +71,8 @@ class GateResult:
     data_docs_path: Path | None = None
     provinces: list[str] = field(default_factory=list)  # the province slices judged
     report_path: Path | None = None
-    # (suite, province, fingerprint, run whose validation holds; None: this one) per slice
-    slices: list[tuple[str, str, str, str | None]] = field(default_factory=list)
+    # (suite, province, year, fingerprint, run whose validation holds; None: this one) per slice
+    slices: list[tuple[str, str, int | None, str, str | None]] = field(default_factory=list)
 
     @property
     def reused(self) -> int:
@@ -154,6 +156,42 @@ def _context(context_dir: Path):
 
 
 SLICE_VALUE = re.compile(r"^[0-9A-Za-z_-]{1,32}$")  # province codes (and `unknown`)
+COLUMN_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+
+Slice = tuple[str, int | None]  # (province, year; None: all the province's rows)
+
+
+@dataclass(frozen=True)
+class Slicing:
+    """How a table is cut into slices: by `column` (the province) and, if set, by the year
+    `year_column` gives (an integer `year`, or text such as `period_code` beginning with it)."""
+
+    column: str
+    year_column: str | None = None
+    year_is_text: bool = True
+
+    def year(self) -> sql.Composable:
+        if self.year_column is None:
+            return sql.SQL("null::int")
+        return sql.SQL("left({}::text, 4)::int").format(sql.Identifier(self.year_column))
+
+    def condition(self, value: str, year: int | None) -> str:
+        """The SQL condition selecting a slice's rows (in a form its index serves)."""
+        for name in (self.column, self.year_column or self.column):
+            if not COLUMN_NAME.match(name):
+                raise ValueError(f"unexpected column name {name!r}")
+        if not SLICE_VALUE.match(value):
+            raise ValueError(f"unexpected {self.column} value {value!r}")
+        condition = f"{self.column} = '{value}'"
+        if year is None or self.year_column is None:
+            return condition
+        year = int(year)
+        if not self.year_is_text:
+            return f"{condition} and {self.year_column} = {year}"
+        return (
+            f"{condition} and {self.year_column} >= '{year:04d}'"
+            f" and {self.year_column} < '{year + 1:04d}'"
+        )
 
 
 def _asset(datasource, name: str, make):
@@ -164,12 +202,19 @@ def _asset(datasource, name: str, make):
 
 
 def _validation_definition(
-    context, datasource, suite, schema: str, table: str, slice_column=None, slice_value=None
+    context,
+    datasource,
+    suite,
+    schema: str,
+    table: str,
+    slicing: Slicing | None = None,
+    key: Slice | None = None,
 ):
-    """Validate `suite` on schema.table, or on the rows of one slice (`table@value` asset)."""
+    """Validate `suite` on schema.table, or on the rows of one slice (a `table@province` or
+    `table@province@year` asset)."""
     import great_expectations as gx
 
-    if slice_column is None:
+    if slicing is None or key is None:
         name = f"{schema}.{table}"
         asset = _asset(
             datasource,
@@ -177,10 +222,9 @@ def _validation_definition(
             lambda: datasource.add_table_asset(name=name, table_name=table, schema_name=schema),
         )
     else:
-        if not SLICE_VALUE.match(slice_value):
-            raise ValueError(f"unexpected {slice_column} value {slice_value!r} in {table}")
-        name = f"{schema}.{table}@{slice_value}"
-        query = f"select * from {schema}.{table} where {slice_column} = '{slice_value}'"
+        value, year = key
+        name = f"{schema}.{table}@{value}" + (f"@{year}" if year is not None else "")
+        query = f"select * from {schema}.{table} where {slicing.condition(value, year)}"
         asset = _asset(datasource, name, lambda: datasource.add_query_asset(name=name, query=query))
     try:
         batch = asset.get_batch_definition("whole_table")
@@ -206,25 +250,47 @@ def _datasource(context, url: str):
         return context.data_sources.add_postgres(name=name, connection_string=sqlalchemy_url(url))
 
 
-def slice_values(conn: psycopg.Connection, schema: str, table: str, column: str) -> list[str]:
-    """The slices to validate: every value in the audit build and in what is published now.
+def _column_types(conn: psycopg.Connection, schema: str, table: str) -> dict[str, str]:
+    return dict(
+        conn.execute(
+            "select column_name, data_type from information_schema.columns"
+            " where table_schema = %s and table_name = %s",
+            (schema, table),
+        ).fetchall()
+    )
 
-    A province that is published but missing from the audit build is validated too (as an
-    empty slice), so a build that lost a province holds it back instead of unpublishing it.
+
+def slicing(
+    conn: psycopg.Connection, schema: str, table: str, column: str, year_column: str | None
+) -> Slicing:
+    """How `table` is sliced: by province, and by year where it has the year column."""
+    types = _column_types(conn, schema, table)
+    if year_column not in types:
+        return Slicing(column)
+    return Slicing(column, year_column, year_is_text=types[year_column] == "text")
+
+
+def slice_keys(conn: psycopg.Connection, schema: str, table: str, by: Slicing) -> list[Slice]:
+    """The slices to validate: every province (and year) in the audit build and in what is
+    published now.
+
+    A slice that is published but missing from the audit build is validated too (as an empty
+    slice), so a build that lost a province's year holds the province back instead of
+    unpublishing it.
     """
-    values: set[str] = set()
+    keys: set[Slice] = set()
     for source in (schema, "marts"):
-        exists = conn.execute(
-            "select 1 from information_schema.columns"
-            " where table_schema = %s and table_name = %s and column_name = %s",
-            (source, table, column),
-        ).fetchone()
-        if exists:
-            query = sql.SQL("select distinct {} from {} where {} is not null").format(
-                sql.Identifier(column), sql.Identifier(source, table), sql.Identifier(column)
+        types = _column_types(conn, source, table)
+        if by.column in types:
+            year = by.year() if by.year_column in types else sql.SQL("null::int")
+            query = sql.SQL("select distinct {}, {} from {} where {} is not null").format(
+                sql.Identifier(by.column),
+                year,
+                sql.Identifier(source, table),
+                sql.Identifier(by.column),
             )
-            values.update(row[0] for row in conn.execute(query))
-    return sorted(values)
+            keys.update(conn.execute(query).fetchall())
+    return sorted(keys, key=lambda key: (key[0], key[1] or 0))
 
 
 def _exception_message(item) -> str | None:
@@ -237,17 +303,18 @@ def _exception_message(item) -> str | None:
     return None
 
 
-def _slice_of(validation) -> str | None:
-    """The slice a validation ran on, from its asset's name (`schema.table@value`)."""
+def _slice_of(validation) -> Slice | tuple[None, None]:
+    """The slice a validation ran on, from its asset's name (`schema.table@province[@year]`)."""
     asset = (validation.meta.get("active_batch_definition") or {}).get("data_asset_name") or ""
-    return asset.partition("@")[2] or None
+    _, province, year = (*asset.split("@"), None, None)[:3]
+    return (province or None), (int(year) if year else None)
 
 
 def _outcomes(checkpoint_result) -> list[ExpectationOutcome]:
     outcomes = []
     for validation in checkpoint_result.run_results.values():
         suite_name = validation.suite_name
-        province_code = _slice_of(validation)
+        province_code, year = _slice_of(validation)
         for item in validation.results:
             config = item.expectation_config
             observed = item.result.get("observed_value")
@@ -267,6 +334,7 @@ def _outcomes(checkpoint_result) -> list[ExpectationOutcome]:
                     unexpected_count=item.result.get("unexpected_count"),
                     notes=(config.meta or {}).get("notes"),
                     province_code=province_code,
+                    year=year,
                 )
             )
     return outcomes
@@ -290,14 +358,15 @@ def _record(conn: psycopg.Connection, result: GateResult) -> None:
         )
         with conn.cursor() as cur:
             cur.executemany(
-                "insert into monitoring.gate_results (gate_run_id, province_code, suite_name,"
-                " expectation_type, column_name, severity, success, observed_value,"
-                " unexpected_count, notes, validated_in)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "insert into monitoring.gate_results (gate_run_id, province_code, year,"
+                " suite_name, expectation_type, column_name, severity, success,"
+                " observed_value, unexpected_count, notes, validated_in)"
+                " values (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 [
                     (
                         result.gate_run_id,
                         o.province_code,
+                        o.year,
                         o.suite_name,
                         o.expectation_type,
                         o.column,
@@ -313,9 +382,22 @@ def _record(conn: psycopg.Connection, result: GateResult) -> None:
             )
             cur.executemany(
                 "insert into monitoring.gate_slices (gate_run_id, suite_name, province_code,"
-                " fingerprint, validated_in) values (%s, %s, %s, %s, %s)",
+                " year, fingerprint, validated_in) values (%s, %s, %s, %s, %s, %s)",
                 [(result.gate_run_id, *judged) for judged in result.slices],
             )
+
+
+def resolve_table(suite_dict: dict, schema: str, table: str) -> dict:
+    """The suite with `{table}` in its queries standing for the whole audited table: a rule
+    may read from it the earlier years of its slice's province (GX fills `{batch}` itself)."""
+    resolved = json.loads(json.dumps(suite_dict))
+    for expectation in resolved.get("expectations", []):
+        kwargs = expectation.get("kwargs", {})
+        if isinstance(kwargs.get("unexpected_rows_query"), str):
+            kwargs["unexpected_rows_query"] = kwargs["unexpected_rows_query"].replace(
+                "{table}", f'"{schema}"."{table}"'
+            )
+    return resolved
 
 
 def suite_fingerprint(suite_dict: dict) -> str:
@@ -323,62 +405,81 @@ def suite_fingerprint(suite_dict: dict) -> str:
 
 
 def slice_fingerprints(
-    conn: psycopg.Connection, schema: str, table: str, column: str, values: list[str], suite: str
-) -> tuple[dict[str, str], dict[str, int]]:
+    conn: psycopg.Connection, schema: str, table: str, by: Slicing, keys: list[Slice], suite: str
+) -> tuple[dict[Slice, str], dict[Slice, int]]:
     """A fingerprint of each slice's rows (count and sum of a 64-bit hash of each row's text),
-    with the suite's: equal fingerprints, the same validation results. An empty slice has one.
-    Also each slice's row count."""
+    with the suite's: equal fingerprints, the same validation results. A year's fingerprint
+    holds its province's earlier years too, which a rule may compare it with (`{table}`, see
+    expectations/README.md). An empty slice has one. Also each slice's row count."""
     query = sql.SQL(
-        "select {column}, count(*), sum(hashtextextended(slice_rows::text, 0)::numeric)"
-        " from {table} as slice_rows where {column} = any(%s) group by 1"
-    ).format(column=sql.Identifier(column), table=sql.Identifier(schema, table))
-    found = {value: (count, total) for value, count, total in conn.execute(query, (values,))}
-    fingerprints = {
-        value: hashlib.sha256(f"{suite}:{found.get(value, (0, 0))}".encode()).hexdigest()[:32]
-        for value in values
+        "select {column}, {year}, count(*), sum(hashtextextended(slice_rows::text, 0)::numeric)"
+        " from {table} as slice_rows where {column} = any(%s) group by 1, 2"
+    ).format(column=sql.Identifier(by.column), year=by.year(), table=sql.Identifier(schema, table))
+    provinces = sorted({province for province, _ in keys})
+    found = {
+        (value, year): (count, total)
+        for value, year, count, total in conn.execute(query, (provinces,))
     }
-    return fingerprints, {value: found.get(value, (0, 0))[0] for value in values}
+    fingerprints = {}
+    for key in keys:
+        value, year = key
+        text = f"{suite}:{found.get(key, (0, 0))}"
+        if year is not None:
+            earlier = sorted((y, rows) for (v, y), rows in found.items() if v == value and y < year)
+            text += f":{earlier}"
+        fingerprints[key] = hashlib.sha256(text.encode()).hexdigest()[:32]
+    return fingerprints, {key: found.get(key, (0, 0))[0] for key in keys}
 
 
 def _judged_before(
-    conn: psycopg.Connection, suite_name: str, fingerprints: dict[str, str]
-) -> dict[str, str]:
-    """Province → the run whose validation of this suite's slice still holds: the last run
-    that judged the slice saw the same fingerprint."""
+    conn: psycopg.Connection, suite_name: str, fingerprints: dict[Slice, str]
+) -> dict[Slice, str]:
+    """Slice → the run whose validation of this suite's slice still holds: the last run that
+    judged the slice saw the same fingerprint."""
     latest = conn.execute(
-        "select distinct on (slices.province_code) slices.province_code, slices.fingerprint,"
-        " coalesce(slices.validated_in, slices.gate_run_id)"
+        "select distinct on (slices.province_code, slices.year) slices.province_code,"
+        " slices.year, slices.fingerprint, coalesce(slices.validated_in, slices.gate_run_id)"
         " from monitoring.gate_slices as slices"
         " inner join monitoring.gate_runs as runs on runs.gate_run_id = slices.gate_run_id"
         " where slices.suite_name = %s"
-        " order by slices.province_code, runs.started_at desc",
+        " order by slices.province_code, slices.year, runs.started_at desc",
         (suite_name,),
     ).fetchall()
     return {
-        province: run
-        for province, fingerprint, run in latest
-        if fingerprints.get(province) == fingerprint
+        (province, year): run
+        for province, year, fingerprint, run in latest
+        if fingerprints.get((province, year)) == fingerprint
     }
 
 
 def _recorded_outcomes(
-    conn: psycopg.Connection, suite_name: str, judged_in: dict[str, str]
-) -> dict[str, list[ExpectationOutcome]]:
-    """Province → the results of this suite's slice recorded by the run that judged it."""
+    conn: psycopg.Connection, suite_name: str, judged_in: dict[Slice, str]
+) -> dict[Slice, list[ExpectationOutcome]]:
+    """Slice → the results of this suite's slice recorded by the run that judged it."""
     rows = conn.execute(
-        "select results.province_code, results.expectation_type, results.column_name,"
-        " results.severity, results.success, results.observed_value, results.unexpected_count,"
-        " results.notes, results.gate_run_id from monitoring.gate_results as results"
-        " inner join unnest(%s::text[], %s::text[]) as judged (province_code, gate_run_id)"
+        "select results.province_code, results.year, results.expectation_type,"
+        " results.column_name, results.severity, results.success, results.observed_value,"
+        " results.unexpected_count, results.notes, results.gate_run_id"
+        " from monitoring.gate_results as results"
+        " inner join unnest(%s::text[], %s::int[], %s::text[])"
+        " as judged (province_code, year, gate_run_id)"
         " on judged.province_code = results.province_code"
+        " and coalesce(judged.year, 0) = coalesce(results.year, 0)"
         " and judged.gate_run_id = results.gate_run_id"
         " where results.suite_name = %s",
-        (list(judged_in), list(judged_in.values()), suite_name),
+        (
+            [province for province, _ in judged_in],
+            [year for _, year in judged_in],
+            list(judged_in.values()),
+            suite_name,
+        ),
     ).fetchall()
-    found: dict[str, list[ExpectationOutcome]] = {}
-    for province, *fields, run in rows:
-        found.setdefault(province, []).append(
-            ExpectationOutcome(suite_name, *fields, province_code=province, validated_in=run)
+    found: dict[Slice, list[ExpectationOutcome]] = {}
+    for province, year, *fields, run in rows:
+        found.setdefault((province, year), []).append(
+            ExpectationOutcome(
+                suite_name, *fields, province_code=province, year=year, validated_in=run
+            )
         )
     return found
 
@@ -478,12 +579,13 @@ def run_gate(
     gate_run_id: str | None = None,
     slices: dict[str, str | None] | None = None,
     workers: int | None = None,
+    years: dict[str, str] | None = None,
 ) -> GateResult:
     """Validate every suite against `schema`, slice by slice; record, report, rebuild Data Docs.
 
-    `slices` maps a table to the column it is published by (default: the dbt models' meta);
-    `workers`, the processes the validations may be shared between (default:
-    `settings.gate_workers()`).
+    `slices` maps a table to the column it is published by, `years` a table sliced by year
+    too to the column that gives it (default: the dbt models' meta); `workers`, the processes
+    the validations may be shared between (default: `settings.gate_workers()`).
     """
     import great_expectations as gx
 
@@ -491,17 +593,20 @@ def run_gate(
 
     suites = load_suites(suites_dir or settings.expectations_dir() / "suites")
     slices = dbt.published_slices() if slices is None else slices
+    years = dbt.published_years() if years is None else years
     context_dir = context_dir or settings.home_dir() / "gx"
     context = _context(context_dir)
     datasource = _datasource(context, url)
     definitions: list[tuple[int, object]] = []  # (rows it validates, validation definition)
     provinces: set[str] = set()
     reused: list[ExpectationOutcome] = []
-    judged: list[tuple[str, str, str, str | None]] = []
+    judged: list[tuple[str, str, int | None, str, str | None]] = []
     with psycopg.connect(url) as conn:
         for suite_dict in suites:
             table = suite_dict["name"].split(".", 1)[1]
-            suite = context.suites.add_or_update(gx.ExpectationSuite(**suite_dict))
+            suite = context.suites.add_or_update(
+                gx.ExpectationSuite(**resolve_table(suite_dict, schema, table))
+            )
             column = slices.get(table)
             if column is None:
                 definitions.append(
@@ -511,23 +616,24 @@ def run_gate(
                     )
                 )
                 continue
-            values = slice_values(conn, schema, table, column)
-            provinces.update(values)
+            by = slicing(conn, schema, table, column, years.get(table))
+            keys = slice_keys(conn, schema, table, by)
+            provinces.update(value for value, _ in keys)
             fingerprints, counts = slice_fingerprints(
-                conn, schema, table, column, values, suite_fingerprint(suite_dict)
+                conn, schema, table, by, keys, suite_fingerprint(suite_dict)
             )
             before = _judged_before(conn, suite_dict["name"], fingerprints)
             recorded = _recorded_outcomes(conn, suite_dict["name"], before)
-            for value in values:
-                if outcomes := recorded.get(value):
+            for key in keys:
+                if outcomes := recorded.get(key):
                     reused.extend(outcomes)
-                    judged.append((suite_dict["name"], value, fingerprints[value], before[value]))
+                    judged.append((suite_dict["name"], *key, fingerprints[key], before[key]))
                     continue
                 definition = _validation_definition(
-                    context, datasource, suite, schema, table, column, value
+                    context, datasource, suite, schema, table, by, key
                 )
-                definitions.append((counts[value], definition))
-                judged.append((suite_dict["name"], value, fingerprints[value], None))
+                definitions.append((counts[key], definition))
+                judged.append((suite_dict["name"], *key, fingerprints[key], None))
     gate_run_id = gate_run_id or f"gate_{uuid.uuid4().hex[:12]}"
     workers = settings.gate_workers() if workers is None else workers
     validated = _validate(context, context_dir, datasource.name, definitions, gate_run_id, workers)

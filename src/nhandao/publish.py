@@ -5,6 +5,11 @@ has the rows of the provinces the gate passed replaced, and keeps the last good 
 provinces it held back; a model published whole (a dimension) is replaced whole. Everything
 happens in one transaction, so a reader sees the old marts or the new ones, never a mix
 (Postgres MVCC: readers are never blocked, and see nothing until the commit).
+
+A model published by province and year (meta `publish_year`) has only the years whose rows
+changed replaced: a fingerprint of each province's year as published is kept in
+`monitoring.published_parts`, and a year whose rows in the audit build have the same one is
+left as it is. So a new month rewrites this year's rows, not the history.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import psycopg
 from psycopg import sql
 
 from nhandao import access
+from nhandao.gate import Slice, Slicing, slicing
 
 
 class PublishRefused(Exception):
@@ -24,7 +30,7 @@ class PublishRefused(Exception):
 @dataclass
 class Publication:
     gate_run_id: str
-    row_counts: dict[str, int] = field(default_factory=dict)  # rows written per table
+    row_counts: dict[str, int] = field(default_factory=dict)  # rows (re)written per table
     provinces_published: list[str] = field(default_factory=list)
     provinces_held_back: list[str] = field(default_factory=list)
 
@@ -65,7 +71,11 @@ def _replace_whole(conn: psycopg.Connection, table: str) -> int:
 
 
 def _replace_slices(
-    conn: psycopg.Connection, table: str, column: str, provinces: list[str], held_back: list[str]
+    conn: psycopg.Connection,
+    table: str,
+    by: Slicing,
+    provinces: list[str],
+    held_back: list[str],
 ) -> int:
     audit, published = sql.Identifier("audit", table), sql.Identifier("marts", table)
     if _columns(conn, "marts", table) != _columns(conn, "audit", table):
@@ -77,22 +87,90 @@ def _replace_slices(
             )
         conn.execute(sql.SQL("drop table if exists {}").format(published))
         conn.execute(sql.SQL("create table {} (like {} including all)").format(published, audit))
-    in_slices = sql.SQL("{} = any(%s)").format(sql.Identifier(column))
-    conn.execute(sql.SQL("delete from {} where {}").format(published, in_slices), (provinces,))
+        conn.execute("delete from monitoring.published_parts where table_name = %s", (table,))
+    if by.year_column is None:
+        in_slices = sql.SQL("{} = any(%s)").format(sql.Identifier(by.column))
+        conn.execute(sql.SQL("delete from {} where {}").format(published, in_slices), (provinces,))
+        return conn.execute(
+            sql.SQL("insert into {} select * from {} where {}").format(published, audit, in_slices),
+            (provinces,),
+        ).rowcount
+    changed = _changed_parts(conn, table, by, provinces)
+    if not changed:
+        return 0
+    where = sql.SQL(" or ").join(
+        sql.SQL("({})").format(sql.SQL(by.condition(province, year))) for province, year in changed
+    )
+    conn.execute(sql.SQL("delete from {} where {}").format(published, where))
     return conn.execute(
-        sql.SQL("insert into {} select * from {} where {}").format(published, audit, in_slices),
-        (provinces,),
+        sql.SQL("insert into {} select * from {} where {}").format(published, audit, where)
     ).rowcount
 
 
+def _changed_parts(
+    conn: psycopg.Connection, table: str, by: Slicing, provinces: list[str]
+) -> list[Slice]:
+    """The years of `provinces` whose rows in the audit build differ from those published (by
+    their fingerprint: count and sum of a 64-bit hash of each row's text), recorded as they
+    will be once published; None as the year stands for all of a province's."""
+    query = sql.SQL(
+        "select {column}, {year}, count(*) || ':' || sum(hashtextextended(part::text, 0)::numeric)"
+        " from {table} as part where {column} = any(%s) group by 1, 2"
+    ).format(column=sql.Identifier(by.column), year=by.year(), table=sql.Identifier("audit", table))
+    built = {(p, y): fingerprint for p, y, fingerprint in conn.execute(query, (provinces,))}
+    published = {
+        (p, y): fingerprint
+        for p, y, fingerprint in conn.execute(
+            "select province_code, year, fingerprint from monitoring.published_parts"
+            " where table_name = %s and province_code = any(%s)",
+            (table, provinces),
+        )
+    }
+    changed = {
+        key for key in built.keys() | published.keys() if built.get(key) != published.get(key)
+    }
+    if published.keys() - built.keys():
+        conn.execute(
+            "delete from monitoring.published_parts where table_name = %s"
+            " and (province_code, year) in (select * from unnest(%s::text[], %s::int[]))",
+            (table, *map(list, zip(*(published.keys() - built.keys()), strict=True))),
+        )
+    with conn.cursor() as cur:
+        cur.executemany(
+            "insert into monitoring.published_parts (table_name, province_code, year, fingerprint)"
+            " values (%s, %s, %s, %s) on conflict (table_name, province_code, year)"
+            " do update set fingerprint = excluded.fingerprint, published_at = now()",
+            [(table, p, y, built[p, y]) for p, y in sorted(changed & built.keys())],
+        )
+    # a province none of whose years is left as published: replaced whole, in one condition
+    whole = {
+        p
+        for p in provinces
+        if all(key in changed for key in built.keys() | published.keys() if key[0] == p)
+    }
+    return sorted(
+        {(p, None) for p, _ in changed if p in whole}
+        | {key for key in changed if key[0] not in whole},
+        key=lambda key: (key[0], key[1] or 0),
+    )
+
+
 def publish(
-    conn: psycopg.Connection, slices: dict[str, str | None], gate_run_id: str
+    conn: psycopg.Connection,
+    slices: dict[str, str | None],
+    gate_run_id: str,
+    years: dict[str, str] | None = None,
 ) -> Publication:
-    """Publish every table of `slices` (table → its province column, or None) from audit.
+    """Publish every table of `slices` (table → its province column, or None) from audit;
+    a table of `years` (table → the column giving a row's year; default: the dbt models'
+    meta) year by year.
 
     Only what gate run `gate_run_id` allows: the provinces it did not hold back, and the
     tables published whole only if no rule of theirs blocked.
     """
+    from nhandao import dbt
+
+    years = dbt.published_years() if years is None else years
     checked, held_back = _gate_run(conn, gate_run_id)
     result = Publication(
         gate_run_id,
@@ -107,8 +185,9 @@ def publish(
             if column is None:
                 result.row_counts[table] = _replace_whole(conn, table)
             else:
+                by = slicing(conn, "audit", table, column, years.get(table))
                 result.row_counts[table] = _replace_slices(
-                    conn, table, column, result.provinces_published, held_back
+                    conn, table, by, result.provinces_published, held_back
                 )
         if access.is_set_up(conn):
             # row-level security on every province table, also on one created just now

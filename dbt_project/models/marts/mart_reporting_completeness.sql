@@ -2,6 +2,8 @@
 -- whether it arrived, and whether by its due date (Vietnam time). Received reports that nobody
 -- owed are not counted, so completeness never exceeds 100%.
 
+{{ config(indexes=[{'columns': ['current_province_code', 'period_code']}]) }}
+
 with
 
 expected as (

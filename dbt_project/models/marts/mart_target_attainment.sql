@@ -3,6 +3,8 @@
 -- stated (indicator target_attainment_pct for the year, about the indicator its note names, or
 -- about its only target) flagged when it differs by more than 2 percentage points.
 
+{{ config(indexes=[{'columns': ['current_province_code', 'year']}]) }}
+
 with
 
 scorecard as (

@@ -16,7 +16,7 @@
     on_schema_change='fail',
     indexes=[
         {'columns': ['year']},
-        {'columns': ['current_province_code']},
+        {'columns': ['current_province_code', 'year']},
     ],
     post_hook="{{ record_changes_through('mart_unit_year_totals') }}",
 ) }}

@@ -12,7 +12,7 @@
     indexes=[
         {'columns': ['admin_unit_code', 'program_code', 'year']},
         {'columns': ['year']},
-        {'columns': ['current_province_code']},
+        {'columns': ['current_province_code', 'year']},
     ],
     post_hook="{{ record_changes_through('int_figure_increments') }}",
 ) }}

@@ -129,6 +129,10 @@ create table if not exists monitoring.gate_slices (
 create index if not exists gate_slices_by_suite
     on monitoring.gate_slices (suite_name, province_code);
 alter table monitoring.gate_results add column if not exists validated_in text;
+-- A province's slice of a table published by year is judged year by year (issue 7): the year, or
+-- null for a slice of all the province's rows.
+alter table monitoring.gate_slices add column if not exists year integer;
+alter table monitoring.gate_results add column if not exists year integer;
 
 -- The monitor (DAG monitor_reporting, issue 5): one snapshot per run, with completeness per
 -- province and period, the late and missing reports of recent periods, and each province's
@@ -235,3 +239,14 @@ alter table raw.submission_files add column if not exists loaded_by text default
 alter table monitoring.gate_runs add column if not exists run_by text default current_user;
 alter table monitoring.publications add column if not exists published_by text
     default current_user;
+
+-- What is published of each province's year of a table published by year (issue 7): a
+-- fingerprint of its rows, so the next publication rewrites only the years that changed.
+create table if not exists monitoring.published_parts (
+    table_name text not null,
+    province_code text not null,
+    year integer not null,
+    fingerprint text not null,
+    published_at timestamptz not null default now(),
+    primary key (table_name, province_code, year)
+);
