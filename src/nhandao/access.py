@@ -255,6 +255,8 @@ def _grants(dbname: str) -> list[sql.Composable]:
         "alter default privileges in schema monitoring"
         " grant select, insert on tables to {transformer}",
         "alter default privileges in schema monitoring grant usage on sequences to {transformer}",
+        # ...except what is published of each province's year, which the publisher keeps current
+        "grant update, delete on monitoring.published_parts to {transformer}",
         # analysts read marts, including every table the transformer (or the admin) adds later
         "grant usage on schema marts to {analyst}",
         "grant select on all tables in schema marts to {analyst}",
