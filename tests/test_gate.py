@@ -130,6 +130,8 @@ def test_a_slice_judged_before_is_taken_over_until_its_rows_or_suite_change(gate
         (again.gate_run_id, first.gate_run_id),
     )
     assert taken_over == sum(1 for o in again.outcomes if o.province_code) > 0
+    # the run's report says which run judged each result
+    assert first.gate_run_id in again.report_path.read_text(encoding="utf-8")
 
     # slices are a province's years: the five years of Đà Nẵng, for each suite
     assert {(p, year) for _, p, year, *_ in first.slices} == {
@@ -206,6 +208,8 @@ def test_validations_shared_between_processes_judge_as_one_process_does(gated, m
 def test_the_largest_validations_are_spread_first_and_a_small_gate_is_not_shared():
     work = [(10, "a"), (900_000, "big"), (5, "b"), (800_000, "large")]
     assert gate._shares(work, 2, start_rows=0) == [["big"], ["large", "a", "b"]]
-    # a worker starts 300,000 rows behind: the big slice stays here, the large one goes
-    assert gate._shares(work, 2) == [["big", "a", "b"], ["large"]]
+    # a worker that starts 300,000 rows behind: the big slice stays here, the large one goes
+    assert gate._shares(work, 2, start_rows=300_000) == [["big", "a", "b"], ["large"]]
+    # one that starts 1,200,000 rows behind (the default) takes only what it finishes first
+    assert gate._shares(work, 2) == [["big", "large"], ["a", "b"]]
     assert gate._shares([(50_000, "a"), (40_000, "b")], 4) == [["a", "b"]]

@@ -62,7 +62,7 @@ def write(result: GateResult, folder: Path) -> Path:
     ]
     failed = sorted(
         (o for o in result.outcomes if not o.success),
-        key=lambda o: (not o.blocks, o.province_code or "", o.suite_name),
+        key=lambda o: (not o.blocks, o.province_code or "", o.year or 0, o.suite_name),
     )
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{result.gate_run_id}.html"
