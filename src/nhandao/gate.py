@@ -152,7 +152,24 @@ def _context(context_dir: Path):
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     context = gx.get_context(mode="file", project_root_dir=str(context_dir))
     context.variables.progress_bars = {"globally": False}
+    _drop_empty_config_variables(context_dir)
     return context
+
+
+def _drop_empty_config_variables(context_dir: Path) -> None:
+    """Remove GX's scaffolded `config_variables.yml` while it holds no variable of ours.
+
+    GX parses that file again each time it reads a setting: thousands of times a run, a
+    quarter of a gate's time on year slices. What GX writes there (comments, and an
+    `instance_id` for usage statistics, which it keeps in memory without the file) is not
+    needed; a file someone filled in is left alone.
+    """
+    path = context_dir / "gx" / "uncommitted" / "config_variables.yml"
+    if not path.is_file():
+        return
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    if all(not line or line.startswith(("#", "instance_id:")) for line in lines):
+        path.unlink()
 
 
 SLICE_VALUE = re.compile(r"^[0-9A-Za-z_-]{1,32}$")  # province codes (and `unknown`)
@@ -570,8 +587,26 @@ def _validate(
                 raise RuntimeError(f"gate checkpoint {name} failed (exit {worker.returncode})")
             fields = json.loads(output.read_text(encoding="utf-8"))
             outcomes += [ExpectationOutcome(**outcome) for outcome in fields]
-    context.build_data_docs()
+    _build_docs(context, gate_run_id, {definition.suite.name for _, definition in definitions})
     return outcomes
+
+
+def _build_docs(context, gate_run_id: str, suite_names: set[str]) -> None:
+    """Render this run's validation results and the suites into Data Docs, and the index.
+
+    Only these: rendering every result ever stored would take longer with every run."""
+    from great_expectations.data_context.types.resource_identifiers import (
+        ExpectationSuiteIdentifier,
+    )
+
+    this_run = [
+        key
+        for key in context.validation_results_store.list_keys()
+        if key.run_id.run_name == gate_run_id
+    ]
+    suites = [ExpectationSuiteIdentifier(name=name) for name in sorted(suite_names)]
+    # a set: GX tests each stored result for membership, which a list makes quadratic
+    context.build_data_docs(resource_identifiers={*this_run, *suites})
 
 
 def run_gate(

@@ -28,8 +28,9 @@ targets_per_unit as (
 
 ),
 
--- the units' own yearly figures, looked up by unit and year (an index), not read whole
-stated as (
+-- the units' own yearly figures, looked up by unit and year (an index), not read whole; computed
+-- once (materialized), not again for every row of the scorecard as the planner otherwise chose
+stated as materialized (
 
     select
         figures.reporting_unit_code,
