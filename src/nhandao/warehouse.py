@@ -118,11 +118,13 @@ def check_runtime(url: str) -> None:
     """Raise NotSetUp unless the warehouse at `url` (a runtime role's) is ready for the pipeline."""
     try:
         with connect(url) as conn:
+            # published_parts is the newest: a warehouse set up by an earlier version lacks it
+            # (and the grants on it) until the admin runs `nhandao roles setup` again
             ready = conn.execute(
-                "select count(*) = 2 from pg_class"
+                "select count(*) = 3 from pg_class"
                 " join pg_namespace on relnamespace = pg_namespace.oid"
                 " where (nspname, relname) in (('raw', 'submission_files'),"
-                " ('access', 'analyst_scopes'))"
+                " ('access', 'analyst_scopes'), ('monitoring', 'published_parts'))"
             ).fetchone()[0]
     except psycopg.OperationalError as exc:
         raise NotSetUp(
