@@ -69,6 +69,17 @@ def a_district_file(folder, province: str) -> dict[str, str]:
     raise AssertionError(f"no blood-donation file for {province}")
 
 
+def land_one_aid_figure(url: str, folder, tmp_path, period: str, value: str) -> None:
+    """Land and load a file of one Đà Nẵng district's aid value for `period`."""
+    row = a_district_file(folder, "48")
+    path = tmp_path / f"48-{period}.csv"
+    path.write_text(
+        f"{HEADER}\n{row['reporting_unit_code']},,{period},aid_value_vnd,{value},,general,\n",
+        encoding="utf-8",
+    )
+    assert ingest.ingest_paths([path], url)[0].status == "loaded"
+
+
 def test_both_provinces_are_published_and_recorded(published):
     url, _, publication = published
     assert publication.provinces_published == ["48", "92"]
@@ -168,12 +179,7 @@ def test_a_blocking_failure_holds_back_its_province_only(published, tmp_path, ca
 
 def test_a_reader_during_publication_sees_old_or_new_never_a_mix(published, tmp_path):
     url, folder, _ = published
-    row = a_district_file(folder, "48")
-    (tmp_path / "48-january.csv").write_text(
-        f"{HEADER}\n{row['reporting_unit_code']},,2024M01,aid_value_vnd,123.456.000,,general,\n",
-        encoding="utf-8",
-    )
-    assert ingest.ingest_paths([tmp_path / "48-january.csv"], url)[0].status == "loaded"
+    land_one_aid_figure(url, folder, tmp_path, "2024M01", "123.456.000")
     dbt.run(["build", "--quiet"], url)
     result = gate.run_gate(url)
     before = rows(url, READ_STATE)[0]
@@ -211,12 +217,7 @@ def test_a_publication_rewrites_only_the_years_that_changed(published, tmp_path)
     row, as a publication that replaced everything would leave them."""
     url, folder, _ = published
     sliced = {table: column for table, column in dbt.published_slices().items() if column}
-    row = a_district_file(folder, "48")
-    (tmp_path / "48-february.csv").write_text(
-        f"{HEADER}\n{row['reporting_unit_code']},,2024M02,aid_value_vnd,98.765.000,,general,\n",
-        encoding="utf-8",
-    )
-    assert ingest.ingest_paths([tmp_path / "48-february.csv"], url)[0].status == "loaded"
+    land_one_aid_figure(url, folder, tmp_path, "2024M02", "98.765.000")
     # a year of a table without rules that is gone from the build goes from the marts too
     dbt.run(["build", "--quiet"], url)
     with psycopg.connect(url) as conn:

@@ -421,6 +421,21 @@ def suite_fingerprint(suite_dict: dict) -> str:
     return hashlib.sha256(json.dumps(suite_dict, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def slice_sums(
+    conn: psycopg.Connection, schema: str, table: str, by: Slicing, provinces: list[str]
+) -> dict[Slice, tuple[int, object]]:
+    """Each slice of `provinces`: its row count and the sum of a 64-bit hash of each row's
+    text (one read of the table; what the gate and the publisher fingerprint slices by)."""
+    query = sql.SQL(
+        "select {column}, {year}, count(*), sum(hashtextextended(slice_rows::text, 0)::numeric)"
+        " from {table} as slice_rows where {column} = any(%s) group by 1, 2"
+    ).format(column=sql.Identifier(by.column), year=by.year(), table=sql.Identifier(schema, table))
+    return {
+        (value, year): (count, total)
+        for value, year, count, total in conn.execute(query, (provinces,))
+    }
+
+
 def slice_fingerprints(
     conn: psycopg.Connection, schema: str, table: str, by: Slicing, keys: list[Slice], suite: str
 ) -> tuple[dict[Slice, str], dict[Slice, int]]:
@@ -428,15 +443,8 @@ def slice_fingerprints(
     with the suite's: equal fingerprints, the same validation results. A year's fingerprint
     holds its province's earlier years too, which a rule may compare it with (`{table}`, see
     expectations/README.md). An empty slice has one. Also each slice's row count."""
-    query = sql.SQL(
-        "select {column}, {year}, count(*), sum(hashtextextended(slice_rows::text, 0)::numeric)"
-        " from {table} as slice_rows where {column} = any(%s) group by 1, 2"
-    ).format(column=sql.Identifier(by.column), year=by.year(), table=sql.Identifier(schema, table))
     provinces = sorted({province for province, _ in keys})
-    found = {
-        (value, year): (count, total)
-        for value, year, count, total in conn.execute(query, (provinces,))
-    }
+    found = slice_sums(conn, schema, table, by, provinces)
     fingerprints = {}
     for key in keys:
         value, year = key

@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from nhandao import access
-from nhandao.gate import Slice, Slicing, slicing
+from nhandao.gate import Slice, Slicing, slice_sums, slicing
 
 
 class PublishRefused(Exception):
@@ -113,11 +113,10 @@ def _changed_parts(
     """The years of `provinces` whose rows in the audit build differ from those published (by
     their fingerprint: count and sum of a 64-bit hash of each row's text), recorded as they
     will be once published; None as the year stands for all of a province's."""
-    query = sql.SQL(
-        "select {column}, {year}, count(*) || ':' || sum(hashtextextended(part::text, 0)::numeric)"
-        " from {table} as part where {column} = any(%s) group by 1, 2"
-    ).format(column=sql.Identifier(by.column), year=by.year(), table=sql.Identifier("audit", table))
-    built = {(p, y): fingerprint for p, y, fingerprint in conn.execute(query, (provinces,))}
+    built = {
+        key: f"{count}:{total}"
+        for key, (count, total) in slice_sums(conn, "audit", table, by, provinces).items()
+    }
     published = {
         (p, y): fingerprint
         for p, y, fingerprint in conn.execute(
