@@ -213,3 +213,33 @@ def test_the_largest_validations_are_spread_first_and_a_small_gate_is_not_shared
     # one that starts 1,200,000 rows behind (the default) takes only what it finishes first
     assert gate._shares(work, 2) == [["big", "large"], ["a", "b"]]
     assert gate._shares([(50_000, "a"), (40_000, "b")], 4) == [["a", "b"]]
+
+
+def test_new_slices_are_added_to_the_gx_configuration_in_one_save(warehouse_url, tmp_path):
+    """A thousand new slices are one write of GX's configuration, not one per asset."""
+    context = gate._context(tmp_path)
+    datasource = gate._datasource(context, warehouse_url)
+    saves = []
+    save = context._save_project_config
+    context._save_project_config = lambda *args, **kwargs: saves.append(save(*args, **kwargs))
+    by = gate.Slicing("current_province_code", "period_code")
+    keys = [(f"{p:02d}", year) for p in range(1, 101) for year in range(2019, 2029)]
+    queries = {
+        gate._slice_asset_name(
+            "audit", "fct_aid_value", key
+        ): f"select 1 where {by.condition(*key)}"
+        for key in keys
+    }
+    gate._add_slice_assets(context, datasource, queries)
+    gate._add_slice_assets(context, datasource, queries)  # all known: nothing to save
+    assert len(saves) == 1
+
+    # a worker's own context loads every one, with its batch definition
+    loaded = gate._datasource(gate._context(tmp_path), warehouse_url)
+    assert set(loaded.get_asset_names()) == set(queries)
+    asset = loaded.get_asset("audit.fct_aid_value@48@2026")
+    assert asset.query == (
+        "select 1 where current_province_code = '48'"
+        " and period_code >= '2026' and period_code < '2027'"
+    )
+    assert asset.get_batch_definition("whole_table").id is not None
