@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import secrets
 import sys
@@ -174,6 +175,7 @@ class Build:
     provinces_held_back: list[str] = field(default_factory=list)
     gate_workers: int | None = None  # processes the timed gate could share its work between
     gate_one_process_seconds: float | None = None  # the same gate in one process, beside it
+    dbt_slowest: dict[str, float] = field(default_factory=dict)  # dbt's slowest nodes, seconds
 
     @property
     def total(self) -> float:
@@ -191,6 +193,7 @@ class Build:
             "peak_postgres_mb": self.server_peak_mb,
             "provinces_published": self.provinces_published,
             "provinces_held_back": self.provinces_held_back,
+            "dbt_slowest_nodes_seconds": self.dbt_slowest,
             **(
                 {
                     "gate_workers": self.gate_workers,
@@ -232,6 +235,7 @@ def run_build(
     build.rows_loaded = sum(r.rows_loaded for r in results)
     build.rows_rejected = sum(r.rows_rejected for r in results)
     stage("dbt", lambda: dbt.run(["build", "--quiet"], url))
+    build.dbt_slowest = slowest_dbt_nodes()
     if compare_gate:
         build.gate_one_process_seconds = gate_in_one_process(url, context_dir)
         build.gate_workers = settings.gate_workers()
@@ -250,6 +254,15 @@ def run_build(
     build.provinces_published = len(published.provinces_published)
     build.provinces_held_back = list(published.provinces_held_back)
     return build
+
+
+def slowest_dbt_nodes(count: int = 12) -> dict[str, float]:
+    """The dbt nodes (models and tests) of the last dbt command that took longest, in seconds,
+    from its target/run_results.json."""
+    path = settings.dbt_project_dir() / "target" / "run_results.json"
+    results = json.loads(path.read_text(encoding="utf-8"))["results"]
+    slowest = sorted(results, key=lambda r: -r["execution_time"])[:count]
+    return {r["unique_id"]: round(r["execution_time"], 2) for r in slowest}
 
 
 def gate_in_one_process(url: str, context_dir: Path) -> float:
