@@ -42,6 +42,8 @@ HOUSEHOLDS_HELPED = (  # the indicators of fct_households_helped (seeds/indicato
     "health_insurance_cards",
     "scholarships",
 )
+# Thanh Khê's March blood donation report sent a third time
+RESENT = "493,Quận Thanh Khê,2025M03,blood_units,1.234,,blood_donation,"
 # columns that say which build logged a change, not what was computed
 BUILD_COLUMNS = {"change_batch", "logged_at"}
 
@@ -379,3 +381,72 @@ def test_a_change_of_reference_data_rebuilds_every_row(incremental):
 def columns_of(url: str, relation: str) -> list[str]:
     with psycopg.connect(url) as conn:
         return columns(conn, relation)
+
+
+def test_a_build_tests_the_groups_it_changed_until_they_pass(incremental, tmp_path):
+    """dbt's tests on an incremental model check the groups changed since its rows last
+    passed: a new month is tested, not the history again; a failed test leaves its groups to be
+    tested again; `test_whole_tables` tests every row."""
+    url = incremental["url"]
+    incremental_models = (
+        "int_submission_changes",
+        "int_figures_deduplicated",
+        *FACTS,
+        "fct_figure_revisions",
+    )
+
+    def tested(model: str) -> tuple[int, int]:
+        [(changed_through, tested_through)] = rows(
+            url,
+            "select changed_through, tested_through from intermediate.incremental_progress"
+            " where model_name = %s",
+            (model,),
+        )
+        return changed_through, tested_through
+
+    dbt.run(["build", "--quiet"], url)
+    for model in incremental_models:
+        changed_through, tested_through = tested(model)
+        assert tested_through == changed_through > 0, model
+
+    # Thanh Khê sends its March blood donation report again; the models are built, not tested
+    load([write(tmp_path / "48-493-2025M03-lan3.csv", [HEADER, RESENT])], url)
+    dbt.run(["run", "--quiet"], url)
+    changed_through, tested_through = tested("fct_blood_units")
+    assert changed_through > tested_through
+
+    def duplicate(where: str) -> None:
+        with psycopg.connect(url) as conn:
+            conn.execute(
+                "insert into audit.fct_blood_units select * from audit.fct_blood_units"
+                f" where {where} order by figure_id limit 1"
+            )
+
+    def remove_duplicate(where: str) -> None:
+        with psycopg.connect(url) as conn:
+            conn.execute(
+                "delete from audit.fct_blood_units where ctid in (select max(ctid)"
+                f" from audit.fct_blood_units where {where} group by figure_id"
+                " having count(*) > 1)"
+            )
+
+    report = "reporting_unit_code = '493' and program_code = 'blood_donation'"
+    resent, untouched = (
+        f"{report} and period_code = '2025M03'",
+        f"{report} and period_code = '2025M02'",
+    )
+    duplicate(resent)
+    duplicate(untouched)
+    test = ["test", "--quiet", "--select", "fct_blood_units"]
+    with pytest.raises(RuntimeError):  # the duplicate in the resent report is found
+        dbt.run(test, url)
+    assert tested("fct_blood_units") == (changed_through, tested_through)  # nothing recorded
+
+    remove_duplicate(resent)
+    dbt.run(test, url)  # the history's groups were tested before: not again
+    assert tested("fct_blood_units") == (changed_through, changed_through)
+
+    with pytest.raises(RuntimeError):  # every row: the duplicate in February is found
+        dbt.run([*test, "--vars", "{test_whole_tables: true}"], url)
+    remove_duplicate(untouched)
+    dbt.run([*test, "--vars", "{test_whole_tables: true}"], url)

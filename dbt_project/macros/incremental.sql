@@ -17,7 +17,13 @@
     inserted, so a figure withdrawn by a resubmission disappears and a group left with no rows is
     emptied. Recomputing a group twice gives the same rows, so the log may be taken in again
     without harm; missing one would be the only error, and cannot happen while builds run one
-    after another. -#}
+    after another.
+
+    Tests follow the same log. A model's tests check only its groups changed since its rows
+    were last tested and passed (`tested_through`; see get_where_subquery below): a new month's
+    build tests the new month, not the history again. A build in which anything failed records
+    nothing, so its groups are tested again by the next build; a model rebuilt whole is tested
+    whole. `--vars '{test_whole_tables: true}'` tests every row. -#}
 
 
 {#- The log's batch numbers and the table of how far each incremental model is through the log:
@@ -30,6 +36,8 @@
         changed_through bigint not null,
         recorded_at timestamptz not null default now()
     );
+    alter table {{ incremental_progress() }}
+        add column if not exists tested_through bigint not null default 0;
 {% endmacro %}
 
 
@@ -54,10 +62,7 @@
     {%- if not execute -%}
         {{ return(0) }}
     {%- endif -%}
-    {%- set exists = run_query(
-        "select to_regclass('" ~ incremental_progress() ~ "') is not null"
-    ).columns[0].values()[0] -%}
-    {%- if not exists -%}
+    {%- if not incremental_state_exists() -%}
         {{ return(0) }}
     {%- endif -%}
     {%- set found = run_query(
@@ -80,17 +85,22 @@
 {#- Post-hook of an incremental model: it is now as far through the log as `parent` (the model
     it was built from) was; the log's own end for a model built on the log itself. -#}
 {% macro record_changes_through(parent) %}
-    insert into {{ incremental_progress() }} (model_name, changed_through, recorded_at)
+    insert into {{ incremental_progress() }} as progress (model_name, changed_through, recorded_at)
     select
         '{{ this.identifier }}',
         {% if parent == 'int_submission_changes' -%}
-        coalesce((select max(change_batch) from {{ ref('int_submission_changes') }}), 0),
+        coalesce((select max(change_batch) from {{
+            this if this.identifier == parent else ref('int_submission_changes')
+        }}), 0),
         {%- else -%}
         {{ changed_through(parent) }},
         {%- endif %}
         now()
     on conflict (model_name) do update
-        set changed_through = excluded.changed_through, recorded_at = excluded.recorded_at
+        set changed_through = excluded.changed_through,
+            recorded_at = excluded.recorded_at,
+            -- rebuilt whole: none of its rows has been tested yet
+            tested_through = {{ '0' if should_full_refresh() else 'progress.tested_through' }}
 {% endmacro %}
 
 
@@ -118,4 +128,116 @@
     {%- endfor %};
 
     {{ get_insert_into_sql(target_relation, arg_dict['temp_relation'], arg_dict['dest_columns']) }}
+{% endmacro %}
+
+
+{#- The tests' `where` (set for every test in dbt_project.yml): `__changed_groups__` becomes the
+    groups of the tested model changed since its rows were last tested and passed, for a model
+    built incrementally by groups (strategy replace_changed: its unique_key) or one that names
+    the log's columns that group its rows (meta `test_groups`); every row (`true`) otherwise,
+    or when none has passed a test yet. A group is replaced whole by a build, and every key a
+    test checks includes the group's, so a duplicate, a null or a broken key can only be in a
+    group the build wrote: testing those groups tests everything the build wrote. -#}
+{% macro get_where_subquery(relation) -%}
+    {%- set where = config.get('where', '') -%}
+    {%- if '__changed_groups__' in where -%}
+        {%- set where = where | replace('__changed_groups__', changed_groups_condition(relation)) -%}
+    {%- endif -%}
+    {%- if where and where | trim != 'true' -%}
+        {%- set filtered -%}
+            (select * from {{ relation }} where {{ where }}) dbt_subquery
+        {%- endset -%}
+        {%- do return(filtered) -%}
+    {%- endif -%}
+    {%- do return(relation) -%}
+{%- endmacro %}
+
+
+{% macro changed_groups_condition(relation) -%}
+    {%- if not execute or var('test_whole_tables', false) -%}
+        {{ return('true') }}
+    {%- endif -%}
+    {%- set models = graph.nodes.values()
+        | selectattr('resource_type', 'equalto', 'model')
+        | selectattr('alias', 'equalto', relation.identifier)
+        | selectattr('schema', 'equalto', relation.schema)
+        | list -%}
+    {%- set log = graph.nodes.values()
+        | selectattr('resource_type', 'equalto', 'model')
+        | selectattr('name', 'equalto', 'int_submission_changes')
+        | list -%}
+    {%- if models | length != 1 or log | length != 1 -%}
+        {{ return('true') }}
+    {%- endif -%}
+    {%- set config = models[0].config -%}
+    {%- set keys = config.meta.get('test_groups') -%}
+    {%- if not keys and config.incremental_strategy == 'replace_changed' -%}
+        {%- set keys = config.unique_key -%}
+    {%- endif -%}
+    {%- if config.materialized != 'incremental' or not keys -%}
+        {{ return('true') }}
+    {%- endif -%}
+    {%- set tested_through = tested_through_now(models[0].name) -%}
+    {%- if tested_through == 0 -%}
+        {{ return('true') }}
+    {%- endif -%}
+    {%- set keys = [keys] if keys is string else keys -%}
+    {%- set log_columns = [] -%}
+    {%- for key in keys -%}
+        {%- do log_columns.append('reporting_unit_code' if key == 'admin_unit_code' else key) -%}
+    {%- endfor -%}
+    {%- set condition -%}
+        ({{ keys | join(', ') }}) in (
+            select {{ log_columns | join(', ') }} from {{ log[0].relation_name }}
+            where change_batch > {{ tested_through }}
+        )
+    {%- endset -%}
+    {{ return(condition) }}
+{%- endmacro %}
+
+
+{#- How far `model_name`'s rows have been tested and passed (0: never). -#}
+{% macro tested_through_now(model_name) -%}
+    {%- if not incremental_state_exists() -%}
+        {{ return(0) }}
+    {%- endif -%}
+    {%- set found = run_query(
+        "select coalesce(max(tested_through), 0) from " ~ incremental_progress()
+        ~ " where model_name = '" ~ model_name ~ "'"
+    ) -%}
+    {{ return(found.columns[0].values()[0] | int) }}
+{%- endmacro %}
+
+
+{% macro incremental_state_exists() -%}
+    {%- set found = run_query(
+        "select to_regclass('" ~ incremental_progress() ~ "') is not null"
+    ) -%}
+    {{ return(found.columns[0].values()[0]) }}
+{%- endmacro %}
+
+
+{#- on-run-end: after a `dbt build` or `dbt test` in which nothing failed, errored or was
+    skipped, every incremental model whose tests ran has had its rows tested through the log's
+    entries it was built from. -#}
+{% macro record_tests_passed(results) %}
+    {%- if not execute or flags.WHICH not in ['build', 'test'] -%}
+        {{ return('') }}
+    {%- endif -%}
+    {%- set tested = [] -%}
+    {%- for result in results -%}
+        {%- if result.status in ['error', 'fail', 'skipped', 'runtime error'] -%}
+            {{ return('') }}
+        {%- endif -%}
+        {%- if result.node.resource_type == 'test' -%}
+            {%- for parent in result.node.depends_on.nodes -%}
+                {%- do tested.append(parent.split('.')[-1]) -%}
+            {%- endfor -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {%- if tested and incremental_state_exists() -%}
+    update {{ incremental_progress() }}
+    set tested_through = changed_through
+    where model_name in ('{{ tested | unique | join("', '") }}')
+    {%- endif -%}
 {% endmacro %}

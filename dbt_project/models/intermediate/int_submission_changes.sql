@@ -7,11 +7,15 @@
 -- period's, so the models downstream replace exactly those. A change of the reference data the
 -- models join (the dimensions, the seeded targets) is logged as a change of every submission.
 
+{#- test_groups: what its tests compare are the entries of one file or review (see
+    get_where_subquery in macros/incremental.sql) -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='append',
     on_schema_change='fail',
     pre_hook="{{ create_incremental_state() }}",
+    post_hook="{{ record_changes_through('int_submission_changes') }}",
+    meta={'test_groups': ['source_kind', 'source_id']},
     indexes=[
         {'columns': ['change_batch']},
         {'columns': ['source_id', 'source_kind']},
