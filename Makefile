@@ -41,7 +41,7 @@ format: env
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# both benchmarks, one after the other, figures merged into bench/results.json (about 50 minutes
+# both benchmarks, one after the other, figures merged into bench/results.json (about 30 minutes
 # on 2 cores, most of it the national build; see bench/README.md)
 bench: bench-ingest bench-national
 
