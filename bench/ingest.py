@@ -18,6 +18,9 @@ In one run, on the same machine and the same Postgres server, this script
    (c) Airflow's `PostgresHook.insert_rows` (default commit_every=1000) on the first
        50,000 rows of the same file into a plain table of 8 text columns (what a DAG author
        would write without thinking about bulk loading);
+   then, not part of the targets, (d) the server's part of (a) alone: the file's rows encoded
+   ahead as the bulk path encodes them, COPYed into a table like raw.submission_rows (logged,
+   BRIN index on file_id), the same without the index, and unlogged without it, in turns;
 4. merges the figures into `bench/results.json` under the key "ingest" and prints a summary.
 
 Targets (reported as PASS/MISS; the process does not fail on a MISS): the loader reaches at
@@ -378,12 +381,90 @@ def summary(report: dict) -> str:
         f"  peak RSS of this process {report['peak_rss_mb']} MB;"
         f" CSV written in {s['generate']:.2f} s",
     ]
+    if store := report.get("store_seconds"):
+        lines += [
+            "",
+            "  (d) the loader's encoded rows stored alone (COPY binary, committed), seconds:",
+            f"      like raw.submission_rows (logged, BRIN on file_id) {store['logged_brin']:.3f};"
+            f" without the index {store['logged']:.3f}; unlogged, no index {store['unlogged']:.3f}",
+        ]
     return "\n".join(lines)
 
 
 def clear_raw(url: str) -> None:
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("truncate raw.submission_rows, raw.submission_files cascade")
+
+
+STORE_TABLES = {  # raw.submission_rows' stored columns, as the bulk path writes them
+    "store_logged_brin": "",  # as raw.submission_rows is: logged, BRIN index on file_id
+    "store_logged": "",  # logged, no index
+    "store_unlogged": "unlogged",  # neither WAL nor index
+}
+
+
+def encoded_rows(path: Path) -> list[bytes]:
+    """The file's rows in Postgres' binary COPY format, as the bulk path encodes them (its
+    stored columns, by pgpq from Arrow), encoded once, ahead."""
+    import numpy as np
+    import pgpq
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+
+    types = pa_csv.ConvertOptions(column_types={c: pa.string() for c in COLUMNS})
+    table = pa_csv.read_csv(path, convert_options=types)
+    count = table.num_rows
+    record_number = np.arange(1, count + 1, dtype=np.int64)
+    stored = pa.table(
+        {
+            "file_id": pa.array(np.full(count, 1, dtype=np.int64)),
+            "record_number": pa.array(record_number),
+            "row_number": pa.array((record_number + 1).astype(np.int32)),
+            **{c: table.column(c) for c in COLUMNS},
+        }
+    )
+    encoder = pgpq.ArrowToPostgresBinaryEncoder(stored.schema)
+    batches = stored.to_batches(max_chunksize=50_000)
+    return [encoder.write_header(), *map(encoder.write_batch, batches), encoder.finish()]
+
+
+def measure_store(url: str, table: str, encoded: list[bytes], rows: int) -> float:
+    """COPY the encoded rows into `table` (emptied first) and commit: the server's part alone."""
+    with psycopg.connect(url) as conn:
+        conn.execute(f"truncate {table}")
+        conn.commit()
+    checkpoint(url)
+    started = time.perf_counter()
+    with psycopg.connect(url) as conn:
+        columns = ", ".join(bulk_csv.STORED_COLUMNS)
+        with (
+            conn.cursor() as cur,
+            cur.copy(f"copy {table} ({columns}) from stdin (format binary)") as copy,
+        ):
+            for part in encoded:
+                copy.write(part)
+        conn.commit()
+    seconds = time.perf_counter() - started
+    with psycopg.connect(url) as conn:
+        stored = conn.execute(f"select count(*) from {table}").fetchone()[0]
+    if stored != rows:
+        raise SystemExit(f"{table} holds {stored} rows, expected {rows}")
+    return seconds
+
+
+def measure_server_side(path: Path, url: str, rows: int, repeat: int) -> dict[str, list[float]]:
+    """Where the loader's server time goes: the loader's encoded rows stored into a table like
+    raw.submission_rows, the same without its index, and without WAL either, in turns."""
+    encoded = encoded_rows(path)
+    with psycopg.connect(url) as conn:
+        for table, kind in STORE_TABLES.items():
+            conn.execute(f"create {kind} table {table} (like raw.submission_rows)")
+        conn.execute("create index on store_logged_brin using brin (file_id)")
+    taken: dict[str, list[float]] = {table: [] for table in STORE_TABLES}
+    for _ in range(repeat):
+        for table in STORE_TABLES:
+            taken[table].append(measure_store(url, table, encoded, rows))
+    return taken
 
 
 def run(rows: int, sample: int, output: Path, repeat: int = REPEAT) -> dict:
@@ -395,6 +476,7 @@ def run(rows: int, sample: int, output: Path, repeat: int = REPEAT) -> dict:
     url = warehouse.with_database(server_url, dbname)
     seconds: dict[str, float] = {}
     samples: dict[str, list[float]] = {"ingest": [], "copy": [], "insert_rows": []}
+    server_side: dict[str, list[float]] = {}
     rss: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="nhandao-bench-") as folder:
         path = Path(folder) / f"bench_{rows}.csv"
@@ -440,6 +522,8 @@ def run(rows: int, sample: int, output: Path, repeat: int = REPEAT) -> dict:
                 rss["insert_rows"] = peak_rss_mb()
             for method, taken in samples.items():
                 seconds[method] = statistics.median(taken)
+            print("→ (d) the loader's encoded rows stored, with and without index and WAL")
+            server_side = measure_server_side(path, url, rows, repeat)
         finally:
             with psycopg.connect(admin_url, autocommit=True) as admin:
                 admin.execute(f"drop database if exists {dbname} with (force)")
@@ -465,6 +549,15 @@ def run(rows: int, sample: int, output: Path, repeat: int = REPEAT) -> dict:
         "repeat": repeat,
         "seconds_each_round": {
             key: [round(value, 3) for value in taken] for key, taken in samples.items()
+        },
+        # (d): the server's part of (a) alone, and what the index and the WAL cost in it
+        "store_seconds": {
+            table.removeprefix("store_"): round(statistics.median(taken), 3)
+            for table, taken in server_side.items()
+        },
+        "store_seconds_each_round": {
+            table.removeprefix("store_"): [round(value, 3) for value in taken]
+            for table, taken in server_side.items()
         },
         "peak_rss_mb": peak_rss_mb(),
         "peak_rss_mb_after": rss,

@@ -325,8 +325,9 @@ def load(
                 if encoder is None:
                     raise NotClean("no rows")
                 copy.write(encoder.finish())
-            if pc.count_distinct(pa.chunked_array(keys)).as_py() != rows:
-                raise NotClean("a figure is given twice")
+                # checked while Postgres still stores what the writer thread has queued
+                if pc.count_distinct(pa.chunked_array(keys)).as_py() != rows:
+                    raise NotClean("a figure is given twice")
             submitting_unit = next(iter(scopes)) if len(scopes) == 1 else None
             cur.execute(
                 "insert into raw.submission_files (file_id, file_name, sha256, size_bytes,"
