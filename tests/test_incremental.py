@@ -450,3 +450,10 @@ def test_a_build_tests_the_groups_it_changed_until_they_pass(incremental, tmp_pa
         dbt.run([*test, "--vars", "{test_whole_tables: true}"], url)
     remove_duplicate(untouched)
     dbt.run([*test, "--vars", "{test_whole_tables: true}"], url)
+
+    # rebuilt whole: none of its rows counts as tested until its tests pass again
+    dbt.run(["run", "--quiet", "--full-refresh", "--select", "fct_blood_units"], url)
+    assert tested("fct_blood_units")[1] == 0
+    dbt.run(test, url)
+    changed_through, tested_through = tested("fct_blood_units")
+    assert tested_through == changed_through > 0
