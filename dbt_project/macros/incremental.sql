@@ -59,14 +59,18 @@
 {#- The same, read when the model is compiled and written into its SQL as a number: the planner
     then sees how few log entries are new and reads them, and the rows they name, by index. -#}
 {% macro changed_through_now(model_name) -%}
-    {%- if not execute -%}
-        {{ return(0) }}
-    {%- endif -%}
-    {%- if not incremental_state_exists() -%}
+    {{ return(progress_now(model_name, 'changed_through')) }}
+{%- endmacro %}
+
+
+{#- `model_name`'s `position` (changed_through or tested_through) in the progress table, read
+    now (0 when parsing, or with no record). -#}
+{% macro progress_now(model_name, position) -%}
+    {%- if not execute or not incremental_state_exists() -%}
         {{ return(0) }}
     {%- endif -%}
     {%- set found = run_query(
-        "select coalesce(max(changed_through), 0) from " ~ incremental_progress()
+        "select coalesce(max(" ~ position ~ "), 0) from " ~ incremental_progress()
         ~ " where model_name = '" ~ model_name ~ "'"
     ).columns[0].values()[0] -%}
     {{ return(found | int) }}
@@ -177,7 +181,8 @@
     {%- if config.materialized != 'incremental' or not keys -%}
         {{ return('true') }}
     {%- endif -%}
-    {%- set tested_through = tested_through_now(models[0].name) -%}
+    {#- how far its rows have been tested and passed (0: never) -#}
+    {%- set tested_through = progress_now(models[0].name, 'tested_through') -%}
     {%- if tested_through == 0 -%}
         {{ return('true') }}
     {%- endif -%}
@@ -193,19 +198,6 @@
         )
     {%- endset -%}
     {{ return(condition) }}
-{%- endmacro %}
-
-
-{#- How far `model_name`'s rows have been tested and passed (0: never). -#}
-{% macro tested_through_now(model_name) -%}
-    {%- if not incremental_state_exists() -%}
-        {{ return(0) }}
-    {%- endif -%}
-    {%- set found = run_query(
-        "select coalesce(max(tested_through), 0) from " ~ incremental_progress()
-        ~ " where model_name = '" ~ model_name ~ "'"
-    ) -%}
-    {{ return(found.columns[0].values()[0] | int) }}
 {%- endmacro %}
 
 
