@@ -171,7 +171,11 @@ def upgrade_embedded_data(data_dir: Path) -> bool:
             **as_user,
         )
         data_dir.rename(kept)
-        upgraded.rename(data_dir)
+        try:
+            upgraded.rename(data_dir)
+        except OSError:
+            kept.rename(data_dir)  # never leave the warehouse's place empty
+            raise
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return True
