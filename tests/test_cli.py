@@ -71,6 +71,6 @@ def test_csv_output_neutralises_formulas():
     from nhandao.query import as_csv
 
     assert as_csv(["note"], [("=cmd|' /C calc'!A0",), ("ok",)]) == (
-        "note\n'=cmd|' /C calc'!A0\nok\n"
+        "note\r\n'=cmd|' /C calc'!A0\r\nok\r\n"
     )
     assert generate.COLUMNS[0] == "reporting_unit_code"

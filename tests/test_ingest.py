@@ -461,7 +461,7 @@ def test_the_excel_form_filled_in_ingests(warehouse_url, tmp_path, capsys):
         )
         == 0
     )
-    assert capsys.readouterr().out == "note\n'=cmd|' /C calc'!A0\n"
+    assert capsys.readouterr().out == "note\r\n'=cmd|' /C calc'!A0\r\n"
 
 
 def test_a_form_with_a_future_period_is_rejected_whole(warehouse_url, tmp_path):

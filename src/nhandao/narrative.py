@@ -10,9 +10,7 @@ document numbers, rates, plans, changes, ranks, lengths) are left out.
 
 from __future__ import annotations
 
-import csv
 import functools
-import io
 import itertools
 import json
 import re
@@ -21,7 +19,7 @@ from dataclasses import asdict, dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from nhandao.reports import neutralise
+from nhandao import spreadsheet
 
 TEXT_SUFFIXES = (".txt", ".md")
 DOCX_SUFFIXES = (".docx",)
@@ -859,10 +857,5 @@ def figures_json(figures: list[Figure]) -> str:
 
 def figures_csv(figures: list[Figure]) -> str:
     """One row per figure; text cells cannot run as spreadsheet formulas."""
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(COLUMNS)
-    for figure in figures:
-        row = figure.as_dict()
-        writer.writerow(neutralise(row[column]) for column in COLUMNS)
-    return out.getvalue()
+    rows = (figure.as_dict() for figure in figures)
+    return spreadsheet.csv_text(COLUMNS, ([row[column] for column in COLUMNS] for row in rows))

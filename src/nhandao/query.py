@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from decimal import Decimal
 from importlib import resources
 
 import psycopg
 from tabulate import tabulate
+
+from nhandao import spreadsheet
 
 QUALIFIER_WORDS = {"lower_bound": "hơn ", "approximate": "khoảng ", "exact": ""}
 
@@ -24,14 +24,8 @@ def run_query(conn: psycopg.Connection, sql: str) -> tuple[list[str], list[tuple
 
 
 def as_csv(columns: list[str], rows: list[tuple]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:  # neutralise spreadsheet formulas in text cells
-        writer.writerow(
-            "'" + v if isinstance(v, str) and v[:1] in ("=", "+", "-", "@") else v for v in row
-        )
-    return out.getvalue()
+    """The result as CSV, with spreadsheet formulas neutralised in text cells."""
+    return spreadsheet.csv_text(columns, rows)
 
 
 def as_table(columns: list[str], rows: list[tuple]) -> str:

@@ -6,14 +6,14 @@ self-contained (no styling or scripts from the web); the CSV neutralises spreads
 
 from __future__ import annotations
 
-import csv
 import html
 from pathlib import Path
 
 import psycopg
 
+from nhandao import spreadsheet
+
 REPORT_SUFFIXES = (".rejections.csv", ".rejections.html")
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem; color: #1f2933; }
@@ -26,13 +26,6 @@ th { background: #f0f4f8; } .status-rejected { color: #b91c1c; } .status-loaded 
 
 def is_report(path: Path) -> bool:
     return path.name.endswith(REPORT_SUFFIXES)
-
-
-def neutralise(value: object) -> object:
-    """Make a text cell safe to open in a spreadsheet: no formula can run from it."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
 
 
 def report_paths(file_name: str, folder: Path) -> tuple[Path, Path]:
@@ -64,9 +57,9 @@ def write_rejection_report(conn: psycopg.Connection, file_id: int, folder: Path)
         "message_en",
     ]
     with open(csv_path, "w", newline="", encoding="utf-8-sig") as out:
-        writer = csv.writer(out, lineterminator="\n")
+        writer = spreadsheet.SafeWriter(out)
         writer.writerow(header)
-        writer.writerows([neutralise(v) for v in problem] for problem in problems)
+        writer.writerows(problems)
     if status == "rejected":
         summary_vi = "Tệp bị từ chối toàn bộ: không có số liệu nào được nạp."
         summary_en = "The whole file was rejected: no figure was loaded."
