@@ -19,6 +19,7 @@ import hashlib
 import logging
 import unicodedata
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
@@ -55,6 +56,8 @@ TARGET_INCOMING_COLUMNS = [
 EXCEL_SUFFIXES = (".xlsx",)
 QUALIFIERS = ("exact", "lower_bound", "approximate")
 COPY_CHUNK = 1 << 20
+# why a file is skipped when another process loaded the same content while this one waited
+LOADED_ELSEWHERE = "loaded by another process (same sha256)"
 
 # reason code -> (Vietnamese message, English message); %s is the value seen.
 REASONS: dict[str, tuple[str, str]] = {
@@ -591,6 +594,8 @@ class IngestResult:
         if self.status == "loaded":
             extra = f", {self.rows_rejected} row(s) rejected" if self.rows_rejected else ""
             return f"loaded    {self.path.name}: {self.rows_loaded} rows{extra}"
+        if self.status == "skipped" and self.message == LOADED_ELSEWHERE:
+            return f"skipped   {self.path.name}: {LOADED_ELSEWHERE} as file {self.file_id}"
         if self.status == "skipped":
             return (
                 f"skipped   {self.path.name}: already loaded (same sha256) as file {self.file_id}"
@@ -1036,16 +1041,43 @@ def _format_of(path: Path) -> str:
     return suffix.lstrip(".") or "unknown"
 
 
+def _loaded_file_id(conn: psycopg.Connection, sha256: str) -> int | None:
+    found = conn.execute(
+        "select file_id from raw.submission_files where sha256 = %s and status = 'loaded'",
+        (sha256,),
+    ).fetchone()
+    return found[0] if found else None
+
+
+@contextmanager
+def _loading_lock(conn: psycopg.Connection, sha256: str) -> Iterator[None]:
+    """Hold the warehouse-wide lock on loading this content (a session advisory lock keyed by the
+    sha256): a second process loading the same file waits here, then finds it loaded."""
+    key = int(sha256[:16], 16) - (1 << 63)  # the first 64 bits, as a signed bigint
+    conn.execute("select pg_advisory_lock(%s)", (key,))
+    try:
+        yield
+    finally:
+        conn.execute("select pg_advisory_unlock(%s)", (key,))
+
+
 def ingest_file(conn: psycopg.Connection, path: Path, write_report: bool = True) -> IngestResult:
     """Load one file in one transaction; record what happened and write its report."""
     path = Path(path)
     print_ = fingerprint(path)
-    already = conn.execute(
-        "select file_id from raw.submission_files where sha256 = %s and status = 'loaded'",
-        (print_.sha256,),
-    ).fetchone()
+    already = _loaded_file_id(conn, print_.sha256)
     if already:
-        return IngestResult(path, "skipped", file_id=already[0])
+        return IngestResult(path, "skipped", file_id=already)
+    with _loading_lock(conn, print_.sha256):
+        already = _loaded_file_id(conn, print_.sha256)
+        if already:  # another process loaded it while this one waited for the lock
+            return IngestResult(path, "skipped", file_id=already, message=LOADED_ELSEWHERE)
+        return _ingest_new_file(conn, path, print_, write_report)
+
+
+def _ingest_new_file(
+    conn: psycopg.Connection, path: Path, print_: Fingerprint, write_report: bool
+) -> IngestResult:
     from nhandao import narrative_ingest
 
     try:
