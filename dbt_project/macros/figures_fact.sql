@@ -84,7 +84,8 @@ final as (
         figures.submission_file_id,
         figures.source_row_number,
         figures.loaded_at,
-        figures.version_count::integer as version_count
+        figures.version_count::integer as version_count,
+        figures.version_number::integer as version_number
 
     from figures
     inner join indicators

@@ -206,8 +206,10 @@ def _stored_rows(
     first_record: int,
     keys: list[pa.Array],
     scopes: set[str],
+    unit_periods: set[str],
 ) -> pa.Table:
-    """Check one batch; return its rows as raw.submission_rows stores them."""
+    """Check one batch; return its rows as raw.submission_rows stores them. Adds the scopes and
+    the reports (unit|period) its rows are about to `scopes` and `unit_periods`."""
     code = _trimmed(batch.column("reporting_unit_code"))
     period = _trimmed(batch.column("period"))
     indicator = _trimmed(batch.column("indicator_code"))
@@ -248,6 +250,7 @@ def _stored_rows(
         if scope is None:
             raise NotClean(f"unit {unit_code} did not exist on {end}")
         scopes.add(scope)
+        unit_periods.add(f"{unit_code}|{periods.codes[pair % PERIOD_SLOTS].as_py()}")
 
     general = ref.programs.index("general").as_py()
     program_filled = pc.fill_null(pc.cast(program_position, pa.int64()), general)
@@ -299,6 +302,7 @@ def load(
     read, parse, convert = _read_options(has_quotes)
     keys: list[pa.Array] = []
     scopes: set[str] = set()
+    unit_periods: set[str] = set()
     try:
         with conn.transaction(), conn.cursor() as cur:
             # the file's id first (the rows carry it); the file is recorded once all is read
@@ -319,7 +323,9 @@ def load(
                 for batch in reader:
                     if batch.num_rows == 0:
                         continue
-                    table = _stored_rows(batch, ref, periods, file_id, rows + 1, keys, scopes)
+                    table = _stored_rows(
+                        batch, ref, periods, file_id, rows + 1, keys, scopes, unit_periods
+                    )
                     if encoder is None:
                         encoder = pgpq.ArrowToPostgresBinaryEncoder(table.schema)
                         copy.write(encoder.write_header())
@@ -336,9 +342,19 @@ def load(
             cur.execute(
                 "insert into raw.submission_files (file_id, file_name, sha256, size_bytes,"
                 " source_format, encoding, submitting_unit_code, submitted_at, submission_kind,"
-                " status, row_count, rejected_row_count) overriding system value"
-                " values (%s, %s, %s, %s, 'csv', %s, %s, %s, 'figures', 'loaded', %s, 0)",
-                (file_id, path.name, sha256, size, encoding, submitting_unit, submitted_at, rows),
+                " status, row_count, rejected_row_count, unit_periods) overriding system value"
+                " values (%s, %s, %s, %s, 'csv', %s, %s, %s, 'figures', 'loaded', %s, 0, %s)",
+                (
+                    file_id,
+                    path.name,
+                    sha256,
+                    size,
+                    encoding,
+                    submitting_unit,
+                    submitted_at,
+                    rows,
+                    sorted(unit_periods),
+                ),
             )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:  # malformed line, not UTF-8, …
         raise NotClean(f"the CSV reader stopped: {exc}") from exc

@@ -75,6 +75,8 @@ def _ingest(args: argparse.Namespace) -> int:
     results = ingest.ingest_paths(paths, url)
     for result in results:
         print(result.line())
+        for detail in result.details():
+            print(f"          {detail}")
     return 1 if any(r.status == "rejected" for r in results) else 0
 
 
@@ -201,6 +203,9 @@ def _summary(args: argparse.Namespace) -> int:
     return 0
 
 
+REVISION_DAYS = 30  # `nhandao status` lists the resubmissions published this recently
+
+
 def _status(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
@@ -209,6 +214,7 @@ def _status(args: argparse.Namespace) -> int:
 
     with warehouse.connect(warehouse.reader_url()) as conn:
         states = monitor.province_states(conn)
+        revisions = monitor.recent_revisions(conn, days=REVISION_DAYS)
     if not states:
         print("no province loaded yet")
         return 0
@@ -238,6 +244,10 @@ def _status(args: argparse.Namespace) -> int:
             )
             for rule in s.blocking_rules:
                 print(f"  - {rule}")
+    if revisions:
+        print(f"\nresubmissions published in the last {REVISION_DAYS} days:")
+        for revision in revisions:
+            print(f"  {revision.province_code} {revision.line()}")
     return 0
 
 

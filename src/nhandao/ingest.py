@@ -20,14 +20,14 @@ import logging
 import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
 
 import psycopg
 
-from nhandao import reference, reports
+from nhandao import reference, reports, resubmission
 from nhandao.generate import COLUMNS
 from nhandao.periods import PERIOD_PATTERN, parse_period
 from nhandao.text import unit_name_key
@@ -525,6 +525,13 @@ inner join (
     and parsed.record_number > repeated.first_record
 """
 
+# The reports (unit|period) the file's loaded rows are about (see raw.submission_files).
+UNIT_PERIODS_SQL = (
+    "select array_agg(distinct unit_code || '|' || period order by unit_code || '|' || period)"
+    " from parsed where cardinality(problem_codes) = 0"
+    " and not exists (select from problems where problems.record_number = parsed.record_number)"
+)
+
 REJECTIONS_SELECT = """
 select %(file_id)s::bigint, parsed.source_row, parsed.sheet_name, problems.column_name,
        parsed.source_column, problems.value_seen, problems.reason_code,
@@ -587,12 +594,16 @@ class IngestResult:
     message: str = ""
     report_paths: tuple[Path, ...] = field(default_factory=tuple)
     kind: str = "figures"  # figures or targets (CSV, Excel), narrative (figures read from text)
+    # for a file of figures that resends reports: what it changes, keeps and withdraws
+    effect: resubmission.Effect | None = None
 
     def line(self) -> str:
         if self.status == "loaded" and self.kind == "narrative":
             return f"loaded    {self.path.name}: {self.rows_loaded} figures to review"
         if self.status == "loaded":
             extra = f", {self.rows_rejected} row(s) rejected" if self.rows_rejected else ""
+            if self.effect and self.effect.resubmissions:
+                extra += f"; {self.effect.summary()}"
             return f"loaded    {self.path.name}: {self.rows_loaded} rows{extra}"
         if self.status == "skipped" and self.message == LOADED_ELSEWHERE:
             return f"skipped   {self.path.name}: {LOADED_ELSEWHERE} as file {self.file_id}"
@@ -601,6 +612,16 @@ class IngestResult:
                 f"skipped   {self.path.name}: already loaded (same sha256) as file {self.file_id}"
             )
         return f"rejected  {self.path.name}: {self.message}"
+
+    def details(self, limit: int = 20) -> list[str]:
+        """The figures of earlier versions this file keeps or withdraws, one line each."""
+        if not self.effect:
+            return []
+        moved = self.effect.kept + self.effect.withdrawn
+        lines = [f"{figure.outcome}: {figure.describe()}" for figure in moved[:limit]]
+        if len(moved) > limit:
+            lines.append(f"… and {len(moved) - limit} more (marts.fct_figure_revisions)")
+        return lines
 
 
 @dataclass(frozen=True)
@@ -1088,9 +1109,11 @@ def _ingest_new_file(
     except SubmissionError as error:
         file_id = _record_rejected_file(conn, path, print_, error)
         result = IngestResult(path, "rejected", file_id=file_id, message=str(error))
+    if result.status == "loaded" and result.kind == "figures":
+        result = replace(result, effect=resubmission.effect(conn, result.file_id))
     if write_report and (result.status == "rejected" or result.rows_rejected):
         written = reports.write_rejection_report(conn, result.file_id, path.parent)
-        result = IngestResult(**{**result.__dict__, "report_paths": tuple(written)})
+        result = replace(result, report_paths=tuple(written))
     return result
 
 
@@ -1136,8 +1159,8 @@ def _load(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestRe
             file_id = cur.execute(
                 "insert into raw.submission_files (file_name, sha256, size_bytes, source_format,"
                 " encoding, submitting_unit_code, submitted_at, submission_kind, status,"
-                " row_count, rejected_row_count)"
-                " values (%s, %s, %s, %s, %s, %s, %s, %s, 'loaded', %s, %s) returning file_id",
+                f" row_count, rejected_row_count, unit_periods) values (%s, %s, %s, %s, %s, %s,"
+                f" %s, %s, 'loaded', %s, %s, ({UNIT_PERIODS_SQL})) returning file_id",
                 (
                     path.name,
                     print_.sha256,
@@ -1157,7 +1180,9 @@ def _load(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestRe
         context = (exc.diag.context or "").strip()
         detail = f"{exc.diag.message_primary} ({context})" if context else str(exc)
         raise SubmissionError(path.name, "malformed_row", detail) from exc
-    return IngestResult(path, "loaded", file_id=file_id, rows_loaded=total - bad, rows_rejected=bad)
+    return IngestResult(
+        path, "loaded", file_id=file_id, rows_loaded=total - bad, rows_rejected=bad, kind=kind
+    )
 
 
 def _try_bulk(conn: psycopg.Connection, path: Path, print_: Fingerprint) -> IngestResult | None:

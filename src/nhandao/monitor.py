@@ -42,6 +42,71 @@ class ProvinceState:
         return round(100 * self.current_received / self.current_expected, 1)
 
 
+@dataclass(frozen=True)
+class Revision:
+    """What one published resubmission (a file) did to the figures of a province."""
+
+    province_code: str
+    file_id: int
+    file_name: str
+    revised_at: datetime
+    rows_rejected: int
+    added: int
+    changed: int
+    withdrawn: int
+    kept: int
+    kept_from: list[str]  # "version 1 (file 7)"
+
+    def line(self) -> str:
+        parts = [
+            f"{count} {what}"
+            for count, what in (
+                (self.changed, "changed"),
+                (self.added, "added"),
+                (self.withdrawn, "withdrawn"),
+                (self.kept, f"kept from {', '.join(self.kept_from)}"),
+            )
+            if count
+        ]
+        if parts:
+            count, _, what = parts[0].partition(" ")
+            parts[0] = f"{count} figure{'' if count == '1' else 's'} {what}"
+        rejected = f" ({self.rows_rejected} row(s) rejected)" if self.rows_rejected else ""
+        return f"file {self.file_id} {self.file_name}{rejected}: {', '.join(parts)}"
+
+
+RECENT_REVISIONS_SQL = """
+select
+    revisions.current_province_code,
+    revisions.submission_file_id,
+    files.file_name,
+    max(revisions.revised_at),
+    max(files.rejected_row_count),
+    count(*) filter (where change_type = 'added'),
+    count(*) filter (where change_type = 'changed'),
+    count(*) filter (where change_type = 'withdrawn'),
+    count(*) filter (where change_type = 'kept'),
+    array_agg(distinct 'version ' || kept_from_version || ' (file ' || kept_from_file_id || ')')
+        filter (where change_type = 'kept')
+from marts.fct_figure_revisions as revisions
+inner join raw.submission_files as files on files.file_id = revisions.submission_file_id
+where revisions.revised_at > now() - make_interval(days => %(days)s)
+group by 1, 2, 3
+order by 1, 4 desc, 2
+"""
+
+
+def recent_revisions(conn: psycopg.Connection, days: int = 30) -> list[Revision]:
+    """The resubmissions published in the last `days` days, per file: what each changed, added,
+    withdrew and kept from an earlier version (marts.fct_figure_revisions)."""
+    if not _exists(conn, "marts.fct_figure_revisions"):
+        return []
+    return [
+        Revision(*row[:9], kept_from=sorted(row[9] or []))
+        for row in conn.execute(RECENT_REVISIONS_SQL, {"days": days})
+    ]
+
+
 def _exists(conn: psycopg.Connection, relation: str) -> bool:
     return conn.execute("select to_regclass(%s) is not null", (relation,)).fetchone()[0]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import psycopg
 
-from nhandao import spreadsheet
+from nhandao import resubmission, spreadsheet
 
 REPORT_SUFFIXES = (".rejections.csv", ".rejections.html")
 
@@ -56,16 +56,25 @@ def write_rejection_report(conn: psycopg.Connection, file_id: int, folder: Path)
         "message_vi",
         "message_en",
     ]
+    kept: list[resubmission.EarlierFigure] = []
+    if status == "rejected":
+        summary_vi = (
+            "Tệp bị từ chối toàn bộ: không có số liệu nào được nạp; số liệu đã nạp trước đây"
+            " không thay đổi."
+        )
+        summary_en = (
+            "The whole file was rejected: no figure was loaded, and figures loaded earlier stay"
+            " as they were."
+        )
+    else:
+        summary_vi = f"Đã nạp {loaded} dòng; {rejected} dòng bị từ chối (xem bên dưới)."
+        summary_en = f"{loaded} rows loaded; {rejected} rows rejected (listed below)."
+        kept = resubmission.effect(conn, file_id).kept
     with open(csv_path, "w", newline="", encoding="utf-8-sig") as out:
         writer = spreadsheet.SafeWriter(out)
         writer.writerow(header)
         writer.writerows(problems)
-    if status == "rejected":
-        summary_vi = "Tệp bị từ chối toàn bộ: không có số liệu nào được nạp."
-        summary_en = "The whole file was rejected: no figure was loaded."
-    else:
-        summary_vi = f"Đã nạp {loaded} dòng; {rejected} dòng bị từ chối (xem bên dưới)."
-        summary_en = f"{loaded} rows loaded; {rejected} rows rejected (listed below)."
+        writer.writerows(_kept_csv_row(figure) for figure in kept)
     rows_html = "\n".join(
         "<tr>"
         + "".join(
@@ -90,8 +99,62 @@ def write_rejection_report(conn: psycopg.Connection, file_id: int, folder: Path)
 <th>Giá trị<br><span class="en">Value seen</span></th><th>Lý do</th><th class="en">Reason</th></tr>
 {rows_html}
 </table>
+{_kept_html(kept)}
 </body></html>
 """,
         encoding="utf-8",
     )
     return [csv_path, html_path]
+
+
+def _kept_html(kept: list[resubmission.EarlierFigure]) -> str:
+    """The figures of earlier versions this file keeps in effect, with the rule that keeps them."""
+    if not kept:
+        return ""
+    rows = "\n".join(
+        "<tr>"
+        + "".join(
+            f"<td>{html.escape(str(v))}</td>"
+            for v in (
+                f.unit_code,
+                f.period,
+                f.program_code,
+                f.indicator_code,
+                format(f.value.normalize(), "f"),
+                f.qualifier,
+                f"{f.version_number} ({f.file_name}, file {f.file_id})",
+            )
+        )
+        + "</tr>"
+        for f in kept
+    )
+    return f"""<h2>{len(kept)} số liệu của phiên bản trước được giữ lại
+<span class="en">/ {len(kept)} figures kept from earlier versions</span></h2>
+<p>{html.escape(resubmission.POLICY_VI)}<br>
+<span class="en">{html.escape(resubmission.POLICY_EN)}</span></p>
+<table class="kept">
+<tr><th>Đơn vị<br><span class="en">Unit</span></th><th>Kỳ<br><span class="en">Period</span></th>
+<th>Chương trình<br><span class="en">Program</span></th>
+<th>Chỉ tiêu<br><span class="en">Indicator</span></th>
+<th>Giá trị<br><span class="en">Value</span></th>
+<th>Độ chính xác<br><span class="en">Qualifier</span></th>
+<th>Từ phiên bản<br><span class="en">From version</span></th></tr>
+{rows}
+</table>"""
+
+
+def _kept_csv_row(figure: resubmission.EarlierFigure) -> tuple:
+    """A kept figure as a line of the CSV report (no row of this file: it is not in it)."""
+    value = format(figure.value.normalize(), "f")
+    where = f"{figure.unit_code} {figure.period} {figure.program_code} {figure.indicator_code}"
+    source = f"{figure.version_number} ({figure.file_name}, file {figure.file_id})"
+    return (
+        None,
+        None,
+        "indicator_code",
+        None,
+        value,
+        "kept_from_earlier_version",
+        f"Số liệu {where} = {value} được giữ từ phiên bản {source} cho đến khi có giá trị hợp lệ",
+        f"Figure {where} = {value} is kept from version {source} until a valid value arrives",
+    )

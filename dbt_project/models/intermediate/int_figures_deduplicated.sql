@@ -1,7 +1,9 @@
--- One row per figure (reporting unit × period × indicator × program): from the current version of
--- its submission (see int_submission_versions), or else from a narrative report, once a person
--- has accepted it (see int_narrative_figures_reviewed). Figures awaiting review and rejected
--- figures never get here, so they never reach the facts.
+-- One row per figure (reporting unit × period × indicator × program): the figure in effect in
+-- the current version of its submission (see int_submission_versions): given by the current
+-- version, or kept from an earlier one when a version with rejected rows did not give it
+-- validly (`version_number` says which version it comes from); or else from a narrative
+-- report, once a person has accepted it (see int_narrative_figures_reviewed). Figures awaiting
+-- review and rejected figures never get here, so they never reach the facts.
 --
 -- Precedence: a structured submission (CSV, Excel form) wins over a narrative report for the same
 -- unit, period, program and indicator: its figure was entered to be counted, the narrative one
@@ -37,13 +39,33 @@ changed as (
 ),
 {% endif %}
 
-current_versions as (
+submission_versions as (
 
     select * from {{ ref('int_submission_versions') }}
-    where is_current
     {% if is_incremental() %}
-        and (reporting_unit_code, period_code, program_code) in (select * from changed)
+    where (reporting_unit_code, period_code, program_code) in (select * from changed)
     {% endif %}
+
+),
+
+-- the versions whose figures are in effect now: the current one, and back to the latest version
+-- that loaded whole (see int_submission_versions)
+versions_in_effect as (
+
+    select
+        submission_versions.*,
+        current_versions.version_count as current_version_count,
+        -- most submissions have one version in effect: their figures need no choosing
+        current_versions.figures_since_version = current_versions.version_number
+            as is_only_version_in_effect
+
+    from submission_versions
+    inner join submission_versions as current_versions
+        on submission_versions.reporting_unit_code = current_versions.reporting_unit_code
+        and submission_versions.period_code = current_versions.period_code
+        and submission_versions.program_code = current_versions.program_code
+        and current_versions.is_current
+    where submission_versions.version_number >= current_versions.figures_since_version
 
 ),
 
@@ -51,9 +73,9 @@ submission_rows as (
 
     select * from {{ ref('stg_raw__submission_rows') }}
     {% if is_incremental() %}
-    -- only the current versions' files are read (raw.submission_rows has a BRIN index on them)
+    -- only those versions' files are read (raw.submission_rows has a BRIN index on them)
     where submission_file_id
-        = any(array(select distinct submission_file_id from current_versions))
+        = any(array(select distinct submission_file_id from versions_in_effect))
     {% endif %}
 
 ),
@@ -68,7 +90,7 @@ accepted_narrative_figures as (
 
 ),
 
-submitted as (
+given as (
 
     select
         submission_rows.reporting_unit_code,
@@ -81,17 +103,60 @@ submitted as (
         submission_rows.note,
         submission_rows.submission_file_id,
         submission_rows.source_row_number,
-        current_versions.file_name,
-        current_versions.loaded_at,
-        current_versions.version_count,
+        versions_in_effect.file_name,
+        versions_in_effect.loaded_at,
+        versions_in_effect.current_version_count as version_count,
+        versions_in_effect.version_number,
+        versions_in_effect.is_only_version_in_effect,
         'submission' as source_kind
 
     from submission_rows
-    inner join current_versions
-        on submission_rows.submission_file_id = current_versions.submission_file_id
-        and submission_rows.reporting_unit_code = current_versions.reporting_unit_code
-        and submission_rows.period_code = current_versions.period_code
-        and submission_rows.program_code = current_versions.program_code
+    inner join versions_in_effect
+        on submission_rows.submission_file_id = versions_in_effect.submission_file_id
+        and submission_rows.reporting_unit_code = versions_in_effect.reporting_unit_code
+        and submission_rows.period_code = versions_in_effect.period_code
+        and submission_rows.program_code = versions_in_effect.program_code
+
+),
+
+-- of several versions in effect, the latest that gives the figure
+chosen as (
+
+    select distinct on (reporting_unit_code, period_code, indicator_code, program_code) *
+    from given
+    where not is_only_version_in_effect
+    order by reporting_unit_code, period_code, indicator_code, program_code, version_number desc
+
+),
+
+submitted as (
+
+    select * from given where is_only_version_in_effect
+    union all
+    select * from chosen
+
+),
+
+submitted_figures as (
+
+    select
+        reporting_unit_code,
+        reporting_unit_name,
+        period_code,
+        indicator_code,
+        program_code,
+        value,
+        qualifier,
+        note,
+        submission_file_id,
+        source_row_number,
+        file_name,
+        loaded_at,
+        version_count,
+        version_number,
+        source_kind
+
+    from submitted
 
 ),
 
@@ -153,6 +218,7 @@ narrated as (
         narrative_versions.file_name,
         narrative_versions.loaded_at,
         narrative_versions.version_count,
+        narrative_versions.version_count as version_number,
         'narrative' as source_kind
 
     from narrative_versions
@@ -169,7 +235,7 @@ narrated as (
 
 final as (
 
-    select * from submitted
+    select * from submitted_figures
     union all
     select * from narrated
 

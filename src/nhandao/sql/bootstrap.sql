@@ -250,3 +250,25 @@ create table if not exists monitoring.published_parts (
     published_at timestamptz not null default now(),
     primary key (table_name, province_code, year)
 );
+
+-- The reports (unit|period, e.g. 20242|2024M03) a loaded file of figures carries (issue 17):
+-- the loader finds the earlier versions of what a file resends through them, to say what the
+-- new version changes, keeps or withdraws. Files loaded before the column existed get it here.
+alter table raw.submission_files add column if not exists unit_periods text[];
+create index if not exists submission_files_unit_periods
+    on raw.submission_files using gin (unit_periods) where status = 'loaded';
+update raw.submission_files as files
+set unit_periods = carried.unit_periods
+from (
+    select
+        file_id,
+        array_agg(distinct coalesce(resolved_unit_code, reporting_unit_code) || '|' || period)
+            as unit_periods
+    from raw.submission_rows
+    where file_id = any(array(
+        select file_id from raw.submission_files
+        where unit_periods is null and status = 'loaded' and submission_kind <> 'narrative'
+    ))
+    group by file_id
+) as carried
+where files.file_id = carried.file_id;
