@@ -444,7 +444,8 @@ def mirror_ward(admin: AdminMap, graph: Graph, outlier: Verdict) -> str:
 
 
 def resolve(admin: AdminMap, edges: Edges, outliers: list[Verdict]) -> tuple[Edges, list[Decision]]:
-    """Drop or correct each outlier edge; stop if an old unit would be left without successor.
+    """Drop or correct each outlier edge; stop if a unit would be left without successor (or a
+    new ward without predecessor).
 
     An outlier is corrected when mirror_ward names the right ward and the unit has no edge to it
     yet, otherwise dropped if the old unit keeps another valid successor. A unit that lost its
@@ -476,6 +477,12 @@ def resolve(admin: AdminMap, edges: Edges, outliers: list[Verdict]) -> tuple[Edg
         + "; ".join(f"{o.old_code} -> {o.new_code} ({o.problem})" for o in stranded),
     )
     resolved = Graph.of(result)
+    orphans = [d for d in decisions if d.new_code not in resolved.feeders]
+    check(
+        not orphans,
+        "these edges fail validation but are their new ward's only predecessor: "
+        + "; ".join(f"{d.old_code} -> {d.new_code} ({d.reason})" for d in orphans),
+    )
     for old_code, targets in result.items():
         if sum(targets.values()) != 1:
             nearest = min(targets, key=lambda n: (edge_km(admin, resolved, old_code, n), n))

@@ -161,7 +161,7 @@ def test_dim_admin_unit_puts_phuong_4_of_tan_an_wholly_into_phuong_long_an(wareh
 # Hand-made maps: two cities of one merged province, 111 km apart, each with a Phường 4.
 
 
-def small_map():
+def small_map() -> seeds.AdminMap:
     """Old wards A, B (both 'Phường 4', of cities 1 and 2), C (next to A), D (next to B), E (next
     to A, city 1); new wards Y1 (near A), Y2 (near B), W (near A)."""
     old = {
@@ -224,6 +224,13 @@ def test_a_swapped_edge_is_corrected_to_the_ward_its_twin_was_given():
 def test_an_outlier_that_is_the_only_successor_stops_the_build():
     edges = {"A": {"Y2": True}, "B": {"Y2": True}, "C": {"Y1": True}, "E": {"W": True}}
     with pytest.raises(SystemExit, match=r"only successor: A -> Y2 \(cross-link: same-named B"):
+        seeds.validate_successors(small_map(), edges)
+
+
+def test_an_outlier_that_is_the_only_predecessor_of_its_new_ward_stops_the_build():
+    # A -> Y2 is 111 km long with nothing else linking them, and nothing else feeds Y2
+    edges = {"A": {"Y1": True, "Y2": False}, "C": {"Y1": True}, "E": {"W": True}}
+    with pytest.raises(SystemExit, match=r"new ward's only predecessor: A -> Y2 \(over 20 km"):
         seeds.validate_successors(small_map(), edges)
 
 
