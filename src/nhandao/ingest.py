@@ -692,6 +692,12 @@ def _check_csv_header(path: Path, header: list[str]) -> str:
 
 
 def _utf8_blocks(path: Path, encoding: str) -> Iterator[bytes]:
+    r"""The file as UTF-8 bytes (as it is if already UTF-8, else decoded and NFC-normalised),
+    every line ending `\n` (see _unix_line_ends)."""
+    return _unix_line_ends(_decoded_blocks(path, encoding))
+
+
+def _decoded_blocks(path: Path, encoding: str) -> Iterator[bytes]:
     """The file as UTF-8 bytes: as it is if already UTF-8, else decoded and NFC-normalised."""
     if encoding in ("utf-8", "utf-8-sig"):
         with open(path, "rb") as f:
@@ -708,6 +714,35 @@ def _utf8_blocks(path: Path, encoding: str) -> Iterator[bytes]:
             buffer, size = [], 0
     if buffer:
         yield unicodedata.normalize("NFC", "".join(buffer)).encode("utf-8")
+
+
+def _unix_line_ends(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    r"""The blocks of a UTF-8 CSV with `\r\n` and a lone `\r` ending a line made `\n`, as the
+    bulk path's reader takes them (COPY wants one kind of line end in a file); a line break
+    inside a quoted value is data and stays as written. A `\r` that ends a block waits for the
+    next one, which may start with its `\n`."""
+    quoted = False  # inside a quoted value at the start of the block
+    carried = b""
+    for block in blocks:
+        block, carried = carried + block, b""
+        if block.endswith(b"\r"):
+            block, carried = block[:-1], b"\r"
+        if b"\r" in block:
+            block, quoted = _unix_line_ends_of(block, quoted)
+        else:
+            quoted ^= bool(block.count(b'"') & 1)
+        yield block
+    if carried:
+        yield carried if quoted else b"\n"
+
+
+def _unix_line_ends_of(block: bytes, quoted: bool) -> tuple[bytes, bool]:
+    r"""One block's line ends made `\n` outside quoted values; whether it ends inside one.
+    Quotes toggle: an escaped quote (`""`) toggles twice, as COPY reads it."""
+    parts = block.split(b'"')
+    for i in range(1 if quoted else 0, len(parts), 2):  # the parts outside quotes
+        parts[i] = parts[i].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return b'"'.join(parts), quoted ^ bool((len(parts) - 1) & 1)
 
 
 def _copy_csv(
