@@ -528,3 +528,62 @@ def test_campaign_periods_come_from_the_reporting_calendar(warehouse_url, tmp_pa
     assert rows(
         warehouse_url, "select value_seen, reason_code from raw.rejections order by row_number"
     ) == [("2040TET", "invalid_period"), ("2024FOO", "invalid_period")]
+
+
+PERCENT_VALUES = [
+    # value as written for target_attainment_pct, value read, qualifier read
+    ("388%", Decimal("388"), "exact"),
+    ("109,5%", Decimal("109.5"), "exact"),
+    ("109,5 %", Decimal("109.5"), "exact"),
+    ("đạt 102,3 %", Decimal("102.3"), "exact"),
+    ("đạt 388% kế hoạch", Decimal("388"), "exact"),
+    ("Đạt 95% chỉ tiêu", Decimal("95"), "exact"),
+    ("đạt 101,5% so với kế hoạch", Decimal("101.5"), "exact"),
+    ("vượt 12% chỉ tiêu", Decimal("112"), "exact"),
+    ("hơn 100%", Decimal("100"), "lower_bound"),
+    ("đạt gần 98% KH", Decimal("98"), "approximate"),
+    ("gần đạt 99 %", Decimal("99"), "approximate"),
+]
+
+
+def test_percent_figures_load_as_districts_write_them(warehouse_url, tmp_path):
+    lines = [HEADER] + [
+        f'{WARD},2024M{i + 1:02d},target_attainment_pct,"{value}",,general,'
+        for i, (value, _, _) in enumerate(PERCENT_VALUES)
+    ]
+    path = write(tmp_path / "attainment.csv", "\n".join(lines))
+    [result] = ingest.ingest_paths([path], warehouse_url)
+    assert (result.status, result.rows_rejected) == ("loaded", 0), result.message
+    read = rows(
+        warehouse_url,
+        "select value, parsed_value, parsed_qualifier from raw.submission_rows order by row_number",
+    )
+    assert read == PERCENT_VALUES
+
+
+def test_a_percent_where_the_indicator_is_not_one_is_rejected(warehouse_url, tmp_path):
+    lines = [
+        HEADER,
+        f"{WARD},2024M01,gift_packages,12,,general,",
+        f'{WARD},2024M02,blood_units,"12%",,general,',
+        f'{WARD},2024M02,aid_value_vnd,"vượt 5%",,general,',
+        f'{WARD},2024,target_attainment_pct,"tăng 85%",,general,',  # a change, not attainment
+        f'{WARD},2023,target_attainment_pct,"vượt 120",,general,',  # exceeded by what?
+        f'{WARD},2022,target_attainment_pct,"đạt 95% kế hoạch năm sau",,general,',
+    ]
+    path = write(tmp_path / "percent.csv", "\n".join(lines))
+    [result] = ingest.ingest_paths([path], warehouse_url)
+    assert (result.status, result.rows_loaded, result.rows_rejected) == ("loaded", 1, 5)
+    assert rejections(warehouse_url, result.file_id) == [
+        (3, "value", "12%", "percent_not_allowed"),
+        (4, "value", "vượt 5%", "percent_not_allowed"),
+        (5, "value", "tăng 85%", "invalid_number"),
+        (6, "value", "vượt 120", "invalid_number"),
+        (7, "value", "đạt 95% kế hoạch năm sau", "invalid_number"),
+    ]
+    vi, en = rows(
+        warehouse_url,
+        "select message_vi, message_en from raw.rejections where value_seen = %s",
+        ("12%",),
+    )[0]
+    assert "12%" in vi and "phần trăm" in vi and "12%" in en and "percent" in en

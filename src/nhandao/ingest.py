@@ -129,6 +129,10 @@ REASONS: dict[str, tuple[str, str]] = {
         "Giá trị '%s' ghi đơn vị tiền cho một chỉ tiêu không tính bằng tiền",
         "Value '%s' carries a currency for an indicator that is not money",
     ),
+    "percent_not_allowed": (
+        "Giá trị '%s' ghi theo phần trăm (%) nhưng chỉ tiêu này không tính bằng phần trăm",
+        "Value '%s' is a percentage, but this indicator is not measured in percent",
+    ),
     "implausible_value": (
         "Giá trị '%s' vượt quá mức hợp lý của chỉ tiêu",
         "Value '%s' is beyond the plausible maximum of the indicator",
@@ -175,6 +179,11 @@ LOWER_BOUND_WORDS = "hơn|trên"
 APPROXIMATE_WORDS = "gần|khoảng|hàng|ước|xấp xỉ|chừng"
 SCALE_WORDS = {"tỷ|tỉ": 1_000_000_000, "triệu": 1_000_000, "nghìn|ngàn": 1_000}
 CURRENCY = r"đồng|đ|vnđ|vnd"
+# A percentage as districts write it: `388%`, `109,5 %`, `đạt 102,3% kế hoạch`; a leading `đạt`
+# (reached) changes nothing, `vượt 12%` (exceeded by) means 112%.
+ATTAINMENT_WORDS = "đạt|vượt"
+PERCENT_SUFFIX = r"\s*%(\s*((so với|của)\s+)?(kế hoạch|chỉ tiêu|kh))?$"
+PERCENT_SQL = PERCENT_SUFFIX.replace("%", "%%")  # in SQL run with parameters
 
 # Each check: reason code, the column it concerns, and the condition that flags a row. They are
 # all evaluated in the single pass that reads the rows (see PARSE_SQL).
@@ -221,6 +230,11 @@ ROW_CHECKS: list[tuple[str, str, str]] = [
         "indicator_known and not allows_fraction and number <> trunc(number)",
     ),
     ("currency_on_count", "value", "has_currency and indicator_known and measure_unit <> 'vnd'"),
+    (
+        "percent_not_allowed",
+        "value",
+        "has_percent and indicator_known and measure_unit <> 'percent'",
+    ),
     ("implausible_value", "value", "number > max_value"),
     (
         "invalid_qualifier",
@@ -359,14 +373,23 @@ qualified as (
     select
         base.*,
         case
-            when words ~ '^({LOWER_BOUND_WORDS})\\s' then 'lower_bound'
-            when words ~ '^({APPROXIMATE_WORDS})\\s' then 'approximate'
+            when opening[2] ~ '^({LOWER_BOUND_WORDS})$' then 'lower_bound'
+            when opening[2] is not null then 'approximate'
         end as cell_qualifier,
-        regexp_replace(words, '^({LOWER_BOUND_WORDS}|{APPROXIMATE_WORDS})\\s+', '') as amount
+        coalesce(opening[1], opening[3]) as verb,
+        case when opening[1] is null or opening[3] is null then opening[4] end as amount
     from base
     cross join lateral (
         select case when not is_plain then lower(normalize(value_given, NFC)) end as words
     ) as reading
+    -- a qualifier word, before or after a leading đạt/vượt: "đạt hơn 100", "gần đạt 98"
+    cross join lateral (
+        select regexp_match(
+            words,
+            '^(?:({ATTAINMENT_WORDS})\\s+)?(?:({LOWER_BOUND_WORDS}|{APPROXIMATE_WORDS})\\s+)?'
+            '(?:({ATTAINMENT_WORDS})\\s+)?(.*)$'
+        ) as opening
+    ) as openings
 
 ),
 
@@ -380,7 +403,10 @@ scaled as (
         end as scale,
         amount ~ '({CURRENCY})$' as has_currency,
         amount ~ '^[0-9][^/]*/\\s*\\S' as is_rate,
-        regexp_replace(amount, '{SUFFIX_PATTERN}', '') as digits
+        amount ~ '{PERCENT_SQL}' as has_percent,
+        case when verb is distinct from 'vượt' or amount ~ '{PERCENT_SQL}' then
+            regexp_replace(regexp_replace(amount, '{PERCENT_SQL}', ''), '{SUFFIX_PATTERN}', '')
+        end as digits
     from qualified
     offset 0
 
@@ -429,7 +455,7 @@ numbers as (
                 then replace(digits, ',', '.')::numeric * scale
             when digits ~ '^[0-9]+\\.[0-9]+$' and allows_fraction
                 then digits::numeric * scale
-        end as number,
+        end + case when verb = 'vượt' then 100 else 0 end as number,
         digits ~ '^-\\s*[0-9]' as is_negative,
         digits ~ '^[0-9]+\\.[0-9]+$' and not allows_fraction
             and digits !~ '^[0-9]{{1,3}}\\.[0-9]{{3}}$' as is_ambiguous
