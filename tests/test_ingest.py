@@ -551,6 +551,8 @@ def test_percent_figures_load_as_districts_write_them(warehouse_url, tmp_path):
         f'{WARD},2024M{i + 1:02d},target_attainment_pct,"{value}",,general,'
         for i, (value, _, _) in enumerate(PERCENT_VALUES)
     ]
+    # "đạt" (reached) before any figure changes nothing
+    lines.append(f'{WARD},2024M01,aid_value_vnd,"đạt gần 24 tỷ đồng",,general,')
     path = write(tmp_path / "attainment.csv", "\n".join(lines))
     [result] = ingest.ingest_paths([path], warehouse_url)
     assert (result.status, result.rows_rejected) == ("loaded", 0), result.message
@@ -558,7 +560,8 @@ def test_percent_figures_load_as_districts_write_them(warehouse_url, tmp_path):
         warehouse_url,
         "select value, parsed_value, parsed_qualifier from raw.submission_rows order by row_number",
     )
-    assert read == PERCENT_VALUES
+    assert read[:-1] == PERCENT_VALUES
+    assert read[-1] == ("đạt gần 24 tỷ đồng", Decimal("24000000000"), "approximate")
 
 
 def test_a_percent_where_the_indicator_is_not_one_is_rejected(warehouse_url, tmp_path):
