@@ -309,3 +309,32 @@ def test_small_copy_blocks_load_mixed_endings_alike(warehouse_url, tmp_path, mon
     [small] = ingest.ingest_paths([path], warehouse_url)
     assert (whole.rows_loaded, small.rows_loaded) == (5, 5)
     assert stored_rows(warehouse_url) == by_whole
+
+
+def test_names_on_the_set_wise_path_store_what_codes_store_on_the_bulk_path(
+    warehouse_url, tmp_path, caplog
+):
+    """The same figures with indicators and programs given by name leave the bulk path (not
+    canonical) and store, through the set-wise path, exactly the rows the codes store."""
+    codes = tmp_path / "codes.csv"
+    codes.write_text(mixed([HEADER, *ROWS], ends=("\n",)), encoding="utf-8")
+    named = [
+        ROWS[0].replace("gift_packages,350,exact,tet", "Suất quà,350,exact,Tet"),
+        ROWS[1].replace("aid_value_vnd,120000000,,", "Tổng giá trị trợ giúp (đồng),120000000,,"),
+        ROWS[2].replace(
+            "blood_units,1085,,blood_donation", "Blood units,1085,,Hien mau tinh nguyen"
+        ),
+        ROWS[3].replace("households_supported", "Households supported"),
+        ROWS[4].replace("gift_packages,40,,", "GIFT_PACKAGES,40,,Hoạt động thường xuyên"),
+    ]
+    names = tmp_path / "names.csv"
+    names.write_text(mixed([HEADER, *named], ends=("\n",)), encoding="utf-8")
+    caplog.set_level(logging.INFO, logger="nhandao.ingest")
+    [by_codes] = ingest.ingest_paths([codes], warehouse_url)
+    assert fallbacks(caplog) == []
+    expected = stored_rows(warehouse_url)
+    empty_raw(warehouse_url)
+    [by_names] = ingest.ingest_paths([names], warehouse_url)
+    assert "canonical spelling" in fallbacks(caplog)[0]
+    assert (by_codes.rows_loaded, by_names.rows_loaded, by_names.rows_rejected) == (5, 5, 0)
+    assert stored_rows(warehouse_url) == expected
