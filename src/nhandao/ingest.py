@@ -4,11 +4,12 @@ A file (long CSV v1 in UTF-8, UTF-8 with BOM, UTF-16 or Windows-1258; or the pro
 form) is copied as text into a temporary table. There, in SQL and for all rows at once, units,
 indicators and programs given by code or by name are resolved, Vietnamese values (`1.085`,
 `13,8 tỷ đồng`, `hơn 200`, `đạt 109,5%`) are read into a number and a qualifier, and every rule
-is checked. Good rows are appended to `raw.submission_rows`
-with what they were read as. Row problems reject the row and keep the rest; structural problems
-(unreadable file, wrong columns, wrong header cells, no usable row) reject the whole file. Either
-way nothing partial is committed, every problem is kept in `raw.rejections`, a report is written
-beside the file, and a file already loaded (same sha256) is skipped.
+is checked. Good rows are appended to `raw.submission_rows` with what they were read as (the
+indicator and program as their codes). Row problems reject the row and keep the rest;
+structural problems (unreadable file, wrong columns, wrong header cells, no usable row) reject
+the whole file. Either way nothing partial is committed, every problem is kept in
+`raw.rejections`, a report is written beside the file, and a file already loaded (same sha256)
+is skipped.
 """
 
 from __future__ import annotations
@@ -360,9 +361,9 @@ with
 
 given as (
 
-    select distinct 'indicator' as kind, nullif(trim(indicator_code), '') as given from incoming
+    select 'indicator' as kind, nullif(trim(indicator_code), '') as given from incoming
     union
-    select distinct 'program', nullif(trim(program_code), '') from incoming
+    select 'program', nullif(trim(program_code), '') from incoming
 
 ),
 
