@@ -361,9 +361,15 @@ with
 
 given as (
 
-    select 'indicator' as kind, nullif(trim(indicator_code), '') as given from incoming
-    union
-    select 'program', nullif(trim(program_code), '') from incoming
+    -- the distinct pairs first: one hash over the file's rows (a union would sort them twice)
+    select kind, given
+    from (select indicator_code, program_code from incoming group by 1, 2) as pairs
+    cross join lateral (
+        values
+            ('indicator', nullif(trim(indicator_code), '')),
+            ('program', nullif(trim(program_code), ''))
+    ) as spellings (kind, given)
+    group by kind, given
 
 ),
 
