@@ -338,3 +338,22 @@ def test_names_on_the_set_wise_path_store_what_codes_store_on_the_bulk_path(
     assert "canonical spelling" in fallbacks(caplog)[0]
     assert (by_codes.rows_loaded, by_names.rows_loaded, by_names.rows_rejected) == (5, 5, 0)
     assert stored_rows(warehouse_url) == expected
+
+
+def test_a_broken_line_among_mixed_endings_is_named_on_both_paths(
+    warehouse_url, tmp_path, monkeypatch
+):
+    """A line with a field too many, in a file of mixed line endings: the file is rejected the
+    same way on both paths, naming that line, not the first line end COPY did not expect."""
+    path = tmp_path / "ragged.csv"
+    path.write_bytes(mixed([HEADER, *ROWS[:2], ROWS[2] + ",surprise", *ROWS[3:]]).encode())
+    messages = []
+    for take_bulk in (True, False):
+        if not take_bulk:
+            monkeypatch.setattr(ingest, "_try_bulk", lambda conn, path, print_: None)
+        [result] = ingest.ingest_paths([path], warehouse_url)
+        assert result.status == "rejected"
+        messages.append(result.message)
+        empty_raw(warehouse_url)
+    assert messages[0] == messages[1]
+    assert "extra data after last expected column" in messages[0] and "line 4" in messages[0]
