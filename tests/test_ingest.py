@@ -528,3 +528,156 @@ def test_campaign_periods_come_from_the_reporting_calendar(warehouse_url, tmp_pa
     assert rows(
         warehouse_url, "select value_seen, reason_code from raw.rejections order by row_number"
     ) == [("2040TET", "invalid_period"), ("2024FOO", "invalid_period")]
+
+
+PERCENT_VALUES = [
+    # value as written for target_attainment_pct, value read, qualifier read
+    ("388%", Decimal("388"), "exact"),
+    ("109,5%", Decimal("109.5"), "exact"),
+    ("109,5 %", Decimal("109.5"), "exact"),
+    ("đạt 102,3 %", Decimal("102.3"), "exact"),
+    ("đạt 388% kế hoạch", Decimal("388"), "exact"),
+    ("Đạt 95% chỉ tiêu", Decimal("95"), "exact"),
+    ("đạt 101,5% so với kế hoạch", Decimal("101.5"), "exact"),
+    ("vượt 12% chỉ tiêu", Decimal("112"), "exact"),
+    ("hơn 100%", Decimal("100"), "lower_bound"),
+    ("đạt gần 98% KH", Decimal("98"), "approximate"),
+    ("gần đạt 99 %", Decimal("99"), "approximate"),
+]
+
+
+def test_percent_figures_load_as_districts_write_them(warehouse_url, tmp_path):
+    lines = [HEADER] + [
+        f'{WARD},2024M{i + 1:02d},target_attainment_pct,"{value}",,general,'
+        for i, (value, _, _) in enumerate(PERCENT_VALUES)
+    ]
+    # "đạt" (reached) before any figure changes nothing
+    lines.append(f'{WARD},2024M01,aid_value_vnd,"đạt gần 24 tỷ đồng",,general,')
+    path = write(tmp_path / "attainment.csv", "\n".join(lines))
+    [result] = ingest.ingest_paths([path], warehouse_url)
+    assert (result.status, result.rows_rejected) == ("loaded", 0), result.message
+    read = rows(
+        warehouse_url,
+        "select value, parsed_value, parsed_qualifier from raw.submission_rows order by row_number",
+    )
+    assert read[:-1] == PERCENT_VALUES
+    assert read[-1] == ("đạt gần 24 tỷ đồng", Decimal("24000000000"), "approximate")
+
+
+def test_a_percent_where_the_indicator_is_not_one_is_rejected(warehouse_url, tmp_path):
+    lines = [
+        HEADER,
+        f"{WARD},2024M01,gift_packages,12,,general,",
+        f'{WARD},2024M02,blood_units,"12%",,general,',
+        f'{WARD},2024M02,aid_value_vnd,"vượt 5%",,general,',
+        f'{WARD},2024,target_attainment_pct,"tăng 85%",,general,',  # a change, not attainment
+        f'{WARD},2023,target_attainment_pct,"vượt 120",,general,',  # exceeded by what?
+        f'{WARD},2022,target_attainment_pct,"đạt 95% kế hoạch năm sau",,general,',
+    ]
+    path = write(tmp_path / "percent.csv", "\n".join(lines))
+    [result] = ingest.ingest_paths([path], warehouse_url)
+    assert (result.status, result.rows_loaded, result.rows_rejected) == ("loaded", 1, 5)
+    assert rejections(warehouse_url, result.file_id) == [
+        (3, "value", "12%", "percent_not_allowed"),
+        (4, "value", "vượt 5%", "percent_not_allowed"),
+        (5, "value", "tăng 85%", "invalid_number"),
+        (6, "value", "vượt 120", "invalid_number"),
+        (7, "value", "đạt 95% kế hoạch năm sau", "invalid_number"),
+    ]
+    vi, en = rows(
+        warehouse_url,
+        "select message_vi, message_en from raw.rejections where value_seen = %s",
+        ("12%",),
+    )[0]
+    assert "12%" in vi and "phần trăm" in vi and "12%" in en and "percent" in en
+
+
+INDICATOR_NAMES = [
+    # as given in indicator_code, the indicator it is
+    ("Đơn vị máu", "blood_units"),
+    ("don vi mau", "blood_units"),
+    ("Blood units", "blood_units"),
+    ("blood units", "blood_units"),
+    ("BLOOD_UNITS", "blood_units"),
+    (unicodedata.normalize("NFD", "Đơn vị máu"), "blood_units"),
+    ("Blood unit", "blood_units"),  # a close English name
+    ("Tổng giá trị trợ giúp (đồng)", "aid_value_vnd"),  # the Excel template's label
+    ("Health insurance cards", "health_insurance_cards"),  # 'Health-insurance cards'
+    ("  Suất quà  ", "gift_packages"),
+]
+PROGRAM_NAMES = [
+    ("Tết vì người nghèo và nạn nhân chất độc da cam", "tet"),
+    ("Tet", "tet"),
+    ("Hien mau tinh nguyen", "blood_donation"),
+    ("Humanitarian Month", "humanitarian_month"),
+    ("GENERAL", "general"),
+]
+
+
+def test_indicators_and_programs_by_name_resolve_to_their_codes(warehouse_url, tmp_path):
+    lines = [HEADER] + [
+        f"{WARD},2024M{i + 1:02d},{given},{i + 1},,{program},"
+        for i, ((given, _), (program, _)) in enumerate(
+            zip(INDICATOR_NAMES, PROGRAM_NAMES * 2, strict=True)
+        )
+    ]
+    [result] = ingest.ingest_paths([write(tmp_path / "names.csv", "\n".join(lines))], warehouse_url)
+    assert (result.status, result.rows_rejected) == ("loaded", 0), result.message
+    stored = rows(
+        warehouse_url,
+        "select indicator_code, program_code from raw.submission_rows order by row_number",
+    )
+    assert stored == [
+        (indicator, program)
+        for (_, indicator), (_, program) in zip(INDICATOR_NAMES, PROGRAM_NAMES * 2, strict=True)
+    ]
+
+
+def test_ambiguous_and_unknown_indicators_and_programs_are_rejected(warehouse_url, tmp_path):
+    lines = [
+        HEADER,
+        f"{WARD},2024M01,gift_packages,5,,tet,",
+        f"{WARD},2024M02,Hiến máu,5,,general,",  # two indicators: drives, donors
+        f"{WARD},2024M03,Blood unts,5,,general,",  # a typo
+        f"{WARD},2024M04,Nhà đại đoàn kết,5,,general,",  # part of one indicator's name
+        f"{WARD},2024M05,Số ca phẫu thuật,5,,general,",  # not an indicator at all
+        f"{WARD},2024M06,gift_packages,5,,vì người nghèo,",  # Tết, or the fund?
+        f"{WARD},2024M07,gift_packages,5,,Tháng nhân ái,",
+    ]
+    path = write(tmp_path / "names.csv", "\n".join(lines))
+    [result] = ingest.ingest_paths([path], warehouse_url)
+    assert (result.status, result.rows_loaded, result.rows_rejected) == ("loaded", 1, 6)
+    problems = rows(
+        warehouse_url,
+        "select row_number, column_name, value_seen, reason_code, message_vi, message_en"
+        " from raw.rejections order by row_number",
+    )
+    assert [p[:4] for p in problems] == [
+        (3, "indicator_code", "Hiến máu", "ambiguous_indicator"),
+        (4, "indicator_code", "Blood unts", "unknown_indicator"),
+        (5, "indicator_code", "Nhà đại đoàn kết", "unknown_indicator"),
+        (6, "indicator_code", "Số ca phẫu thuật", "unknown_indicator"),
+        (7, "program_code", "vì người nghèo", "ambiguous_program"),
+        (8, "program_code", "Tháng nhân ái", "unknown_program"),
+    ]
+    messages = {p[2]: (p[4], p[5]) for p in problems}
+    vi, en = messages["Hiến máu"]
+    assert "nhiều chỉ tiêu" in vi and "several indicators" in en
+    for message in (vi, en):
+        assert "blood_drives (Đợt hiến máu / Blood drives)" in message
+        assert "blood_donors (Lượt người hiến máu / Blood donors)" in message
+        assert "blood_units" not in message
+    assert ": blood_units (Đơn vị máu / Blood units)" in messages["Blood unts"][1]  # first
+    assert "houses_built (Nhà chữ thập đỏ" in messages["Nhà đại đoàn kết"][1]
+    assert "aid_value_vnd" in messages["Số ca phẫu thuật"][1]  # nothing close: every code
+    assert "poverty_fund (Quỹ Vì người nghèo" in messages["vì người nghèo"][1]
+    assert "tet (Tết vì người nghèo" in messages["vì người nghèo"][1]
+    assert "humanitarian_month (Tháng Nhân đạo" in messages["Tháng nhân ái"][1]
+
+    # the report for the district names the file, the row, the field and the value given
+    csv_report, html_report = result.report_paths
+    assert csv_report.name == "names.csv.rejections.csv"
+    report = csv_report.read_text(encoding="utf-8-sig").splitlines()
+    assert report[1].startswith(",3,indicator_code,,Hiến máu,ambiguous_indicator,")
+    page = html_report.read_text(encoding="utf-8")
+    assert "names.csv" in page and "Hiến máu" in page and "blood_drives" in page

@@ -103,6 +103,13 @@ class Indicator:
         suffix = UNIT_SUFFIX.get(self.measure_unit)
         return f"{self.name_vi} ({suffix})" if suffix else self.name_vi
 
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every name the indicator answers to: its code, its names, the template's label and
+        the label with any unit the reader accepts ('Tổng giá trị trợ giúp (vnđ)')."""
+        suffixed = [f"{self.name_vi} ({s})" for s in SUFFIX_ALIASES.get(self.measure_unit, ())]
+        return (self.code, self.name_vi, self.name_en, self.label, *suffixed)
+
 
 @dataclass(frozen=True)
 class Cell:
@@ -210,9 +217,7 @@ def _column_keys() -> dict[str, str]:
     """Folded table column label -> 'unit_code', 'unit_name', 'note', 'ignored' or 'ind:<code>'."""
     keys = _alias_map(COLUMN_ALIASES)
     for ind in indicators():
-        names = [ind.code, ind.name_vi, ind.name_en, ind.label]
-        names += [f"{ind.name_vi} ({s})" for s in SUFFIX_ALIASES.get(ind.measure_unit, ())]
-        keys.update({label_key(name): f"ind:{ind.code}" for name in names})
+        keys.update({label_key(name): f"ind:{ind.code}" for name in ind.names})
     return keys
 
 

@@ -1,13 +1,15 @@
 """Load submission files into `raw`: one transaction per file, Postgres COPY, set-wise checks.
 
 A file (long CSV v1 in UTF-8, UTF-8 with BOM, UTF-16 or Windows-1258; or the province's Excel
-form) is copied as text into a temporary table. There, in SQL and for all rows at once, unit codes
-or names are resolved, Vietnamese values (`1.085`, `13,8 tỷ đồng`, `hơn 200`) are read into a
-number and a qualifier, and every rule is checked. Good rows are appended to `raw.submission_rows`
-with what they were read as. Row problems reject the row and keep the rest; structural problems
-(unreadable file, wrong columns, wrong header cells, no usable row) reject the whole file. Either
-way nothing partial is committed, every problem is kept in `raw.rejections`, a report is written
-beside the file, and a file already loaded (same sha256) is skipped.
+form) is copied as text into a temporary table. There, in SQL and for all rows at once, units,
+indicators and programs given by code or by name are resolved, Vietnamese values (`1.085`,
+`13,8 tỷ đồng`, `hơn 200`, `đạt 109,5%`) are read into a number and a qualifier, and every rule
+is checked. Good rows are appended to `raw.submission_rows` with what they were read as (the
+indicator and program as their codes). Row problems reject the row and keep the rest;
+structural problems (unreadable file, wrong columns, wrong header cells, no usable row) reject
+the whole file. Either way nothing partial is committed, every problem is kept in
+`raw.rejections`, a report is written beside the file, and a file already loaded (same sha256)
+is skipped.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import psycopg
 from nhandao import reference, reports, resubmission
 from nhandao.generate import COLUMNS
 from nhandao.periods import PERIOD_PATTERN, parse_period
-from nhandao.text import unit_name_key
+from nhandao.text import sql_name_words, unit_name_key
 
 log = logging.getLogger(__name__)
 
@@ -106,8 +108,14 @@ REASONS: dict[str, tuple[str, str]] = {
         "Targets are set per year: '%s' is not a year",
     ),
     "unknown_indicator": (
-        "Chỉ tiêu '%s' không có trong danh mục",
-        "Indicator '%s' is not in the list of indicators",
+        "Chỉ tiêu '%s' không có trong danh mục (ghi mã, tên tiếng Việt hoặc tên tiếng Anh của"
+        " chỉ tiêu)",
+        "Indicator '%s' is not in the list of indicators (give its code, its Vietnamese or its"
+        " English name)",
+    ),
+    "ambiguous_indicator": (
+        "Tên chỉ tiêu '%s' khớp với nhiều chỉ tiêu; hãy ghi mã chỉ tiêu",
+        "Indicator name '%s' matches several indicators; give the indicator code",
     ),
     "invalid_number": (
         "Giá trị '%s' không phải là số (ví dụ đúng: 1.085; 109,5; 13,8 tỷ đồng; hơn 200)",
@@ -132,6 +140,10 @@ REASONS: dict[str, tuple[str, str]] = {
         "Giá trị '%s' ghi đơn vị tiền cho một chỉ tiêu không tính bằng tiền",
         "Value '%s' carries a currency for an indicator that is not money",
     ),
+    "percent_not_allowed": (
+        "Giá trị '%s' ghi theo phần trăm (%) nhưng chỉ tiêu này không tính bằng phần trăm",
+        "Value '%s' is a percentage, but this indicator is not measured in percent",
+    ),
     "implausible_value": (
         "Giá trị '%s' vượt quá mức hợp lý của chỉ tiêu",
         "Value '%s' is beyond the plausible maximum of the indicator",
@@ -145,8 +157,14 @@ REASONS: dict[str, tuple[str, str]] = {
         "Qualifier '%s' contradicts the 'hơn'/'gần'/'khoảng' written in the value",
     ),
     "unknown_program": (
-        "Mã chương trình '%s' không có trong danh mục",
-        "Program code '%s' is not in the list of programs",
+        "Chương trình '%s' không có trong danh mục (ghi mã, tên tiếng Việt hoặc tên tiếng Anh"
+        " của chương trình)",
+        "Program '%s' is not in the list of programs (give its code, its Vietnamese or its"
+        " English name)",
+    ),
+    "ambiguous_program": (
+        "Tên chương trình '%s' khớp với nhiều chương trình; hãy ghi mã chương trình",
+        "Program name '%s' matches several programs; give the program code",
     ),
     "duplicate_row": (
         "Số liệu '%s' bị lặp trong tệp (cùng đơn vị, kỳ, chỉ tiêu, chương trình)",
@@ -178,6 +196,11 @@ LOWER_BOUND_WORDS = "hơn|trên"
 APPROXIMATE_WORDS = "gần|khoảng|hàng|ước|xấp xỉ|chừng"
 SCALE_WORDS = {"tỷ|tỉ": 1_000_000_000, "triệu": 1_000_000, "nghìn|ngàn": 1_000}
 CURRENCY = r"đồng|đ|vnđ|vnd"
+# A percentage as districts write it: `388%`, `109,5 %`, `đạt 102,3% kế hoạch`; a leading `đạt`
+# (reached) changes nothing, `vượt 12%` (exceeded by) means 112%.
+ATTAINMENT_WORDS = "đạt|vượt"
+PERCENT_SUFFIX = r"\s*%(\s*((so với|của)\s+)?(kế hoạch|chỉ tiêu|kh))?$"
+PERCENT_SQL = PERCENT_SUFFIX.replace("%", "%%")  # in SQL run with parameters
 
 # Each check: reason code, the column it concerns, and the condition that flags a row. They are
 # all evaluated in the single pass that reads the rows (see PARSE_SQL).
@@ -206,7 +229,8 @@ ROW_CHECKS: list[tuple[str, str, str]] = [
     ("future_period", "period", "not %(targets)s and period_start > %(today)s"),
     ("target_not_yearly", "period", "%(targets)s and period_valid and length(period) <> 4"),
     ("missing_value", "indicator_code", "indicator_given is null"),
-    ("unknown_indicator", "indicator_code", "indicator_given is not null and not indicator_known"),
+    ("unknown_indicator", "indicator_code", "indicator_match = 'unknown'"),
+    ("ambiguous_indicator", "indicator_code", "indicator_match = 'ambiguous'"),
     ("missing_value", "value", "value_given is null"),
     ("negative_value", "value", "is_negative"),
     ("rate_not_total", "value", "is_rate"),
@@ -224,6 +248,11 @@ ROW_CHECKS: list[tuple[str, str, str]] = [
         "indicator_known and not allows_fraction and number <> trunc(number)",
     ),
     ("currency_on_count", "value", "has_currency and indicator_known and measure_unit <> 'vnd'"),
+    (
+        "percent_not_allowed",
+        "value",
+        "has_percent and indicator_known and measure_unit <> 'percent'",
+    ),
     ("implausible_value", "value", "number > max_value"),
     (
         "invalid_qualifier",
@@ -236,7 +265,8 @@ ROW_CHECKS: list[tuple[str, str, str]] = [
         "cell_qualifier is not null and qualifier_given is not null"
         " and qualifier_given <> cell_qualifier",
     ),
-    ("unknown_program", "program_code", "program_given is not null and not program_known"),
+    ("unknown_program", "program_code", "program_match = 'unknown'"),
+    ("ambiguous_program", "program_code", "program_match = 'ambiguous'"),
 ]
 PROBLEM_ARRAY = (
     "array_remove(array[\n            "
@@ -324,6 +354,83 @@ inner join ref_units as units
 where units.code = any(%(scope)s) or %(scope)s is null
 group by keys.name_key, keys.period_end
 """
+# Indicators and programs given by code or by name, matched once per distinct spelling: on the
+# words of a name (see nhandao.text.sql_name_words) equal to those of one of its names (resolved;
+# several codes: ambiguous), else contained in the names of several (ambiguous) or of one or none
+# (unknown, the one offered as a suggestion).
+CODE_MATCHES_SQL = f"""
+create temp table code_matches on commit drop as
+with
+
+given as (
+
+    -- the distinct pairs first: one hash over the file's rows (a union would sort them twice)
+    select kind, given
+    from (select indicator_code, program_code from incoming group by 1, 2) as pairs
+    cross join lateral (
+        values
+            ('indicator', nullif(trim(indicator_code), '')),
+            ('program', nullif(trim(program_code), ''))
+    ) as spellings (kind, given)
+    group by kind, given
+
+),
+
+keyed as (
+
+    select kind, given, string_to_array({sql_name_words("given")}, ' ') as words
+    from given
+    where given is not null
+
+),
+
+exact as (
+
+    select
+        keyed.kind,
+        keyed.given,
+        count(distinct names.code) as match_count,
+        min(names.code) as code,
+        string_agg(distinct names.title, '; ') as titles
+    from keyed
+    inner join ref_code_names as names
+        on names.kind = keyed.kind
+        and names.name_key = array_to_string(keyed.words, '')
+    group by keyed.kind, keyed.given
+
+),
+
+partial as (
+
+    select
+        keyed.kind,
+        keyed.given,
+        count(distinct names.code) as match_count,
+        string_agg(distinct names.title, '; ') as titles
+    from keyed
+    inner join ref_code_names as names
+        on names.kind = keyed.kind
+        and names.words @> keyed.words
+    where cardinality(keyed.words) > 0
+    group by keyed.kind, keyed.given
+
+)
+
+select
+    keyed.kind,
+    keyed.given,
+    array_to_string(keyed.words, '') as given_key,
+    case
+        when exact.match_count = 1 then 'resolved'
+        when exact.match_count > 1 or partial.match_count > 1 then 'ambiguous'
+        else 'unknown'
+    end as status,
+    case when exact.match_count = 1 then exact.code end as code,
+    case when exact.match_count > 1 then exact.titles else partial.titles end as candidates
+from keyed
+left join exact on exact.kind = keyed.kind and exact.given = keyed.given
+left join partial on partial.kind = keyed.kind and partial.given = keyed.given
+"""
 # One pass over the file's rows: read every field, resolve the unit, read the value the
 # Vietnamese way (only where it is not a plain number), and list the row's problems.
 PARSE_SQL = f"""
@@ -362,14 +469,23 @@ qualified as (
     select
         base.*,
         case
-            when words ~ '^({LOWER_BOUND_WORDS})\\s' then 'lower_bound'
-            when words ~ '^({APPROXIMATE_WORDS})\\s' then 'approximate'
+            when opening[2] ~ '^({LOWER_BOUND_WORDS})$' then 'lower_bound'
+            when opening[2] is not null then 'approximate'
         end as cell_qualifier,
-        regexp_replace(words, '^({LOWER_BOUND_WORDS}|{APPROXIMATE_WORDS})\\s+', '') as amount
+        coalesce(opening[1], opening[3]) as verb,
+        case when opening[1] is null or opening[3] is null then opening[4] end as amount
     from base
     cross join lateral (
         select case when not is_plain then lower(normalize(value_given, NFC)) end as words
     ) as reading
+    -- a qualifier word, before or after a leading đạt/vượt: "đạt hơn 100", "gần đạt 98"
+    cross join lateral (
+        select regexp_match(
+            words,
+            '^(?:({ATTAINMENT_WORDS})\\s+)?(?:({LOWER_BOUND_WORDS}|{APPROXIMATE_WORDS})\\s+)?'
+            '(?:({ATTAINMENT_WORDS})\\s+)?(.*)$'
+        ) as opening
+    ) as openings
 
 ),
 
@@ -383,7 +499,10 @@ scaled as (
         end as scale,
         amount ~ '({CURRENCY})$' as has_currency,
         amount ~ '^[0-9][^/]*/\\s*\\S' as is_rate,
-        regexp_replace(amount, '{SUFFIX_PATTERN}', '') as digits
+        amount ~ '{PERCENT_SQL}' as has_percent,
+        case when verb is distinct from 'vượt' or amount ~ '{PERCENT_SQL}' then
+            regexp_replace(regexp_replace(amount, '{PERCENT_SQL}', ''), '{SUFFIX_PATTERN}', '')
+        end as digits
     from qualified
     offset 0
 
@@ -394,26 +513,33 @@ looked_up as (
     select
         scaled.*,
         indicators.indicator_code is not null as indicator_known,
+        indicator_matches.status as indicator_match,
+        indicators.indicator_code,
         indicators.measure_unit,
         coalesce(indicators.allows_fraction, false) as allows_fraction,
         indicators.max_value,
         by_code.code as unit_by_code,
         scaled.unit_code_given in (select code from ref_units) as unit_code_known,
         name_matches.match_count as name_match_count,
-        programs.program_code is not null as program_known,
+        program_matches.status as program_match,
+        program_matches.code as program_code,
         coalesce(by_code.code, case when name_matches.match_count = 1
             then name_matches.code end) as unit_code
     from scaled
+    left join code_matches as indicator_matches
+        on indicator_matches.kind = 'indicator'
+        and indicator_matches.given = scaled.indicator_given
     left join ref_indicators as indicators
-        on indicators.indicator_code = lower(scaled.indicator_given)
+        on indicators.indicator_code = indicator_matches.code
     left join ref_units as by_code
         on by_code.code = scaled.unit_code_given
         and scaled.period_end between by_code.valid_from and by_code.valid_to
     left join name_matches
         on name_matches.name_key = scaled.name_key
         and name_matches.period_end = scaled.period_end
-    left join ref_programs as programs
-        on programs.program_code = lower(scaled.program_given)
+    left join code_matches as program_matches
+        on program_matches.kind = 'program'
+        and program_matches.given = scaled.program_given
     offset 0
 
 ),
@@ -432,7 +558,7 @@ numbers as (
                 then replace(digits, ',', '.')::numeric * scale
             when digits ~ '^[0-9]+\\.[0-9]+$' and allows_fraction
                 then digits::numeric * scale
-        end as number,
+        end + case when verb = 'vượt' then 100 else 0 end as number,
         digits ~ '^-\\s*[0-9]' as is_negative,
         digits ~ '^[0-9]+\\.[0-9]+$' and not allows_fraction
             and digits !~ '^[0-9]{{1,3}}\\.[0-9]{{3}}$' as is_ambiguous
@@ -451,11 +577,11 @@ select
     unit_code,
     period,
     indicator_given,
-    lower(indicator_given) as indicator_code,
+    indicator_code,
     value_given,
     qualifier_given,
     program_given,
-    coalesce(lower(program_given), 'general') as program_code,
+    case when program_given is null then 'general' else program_code end as program_code,
     note,
     number,
     coalesce(cell_qualifier, qualifier_given, 'exact') as parsed_qualifier,
@@ -718,6 +844,12 @@ def _check_csv_header(path: Path, header: list[str]) -> str:
 
 
 def _utf8_blocks(path: Path, encoding: str) -> Iterator[bytes]:
+    r"""The file as UTF-8 bytes (as it is if already UTF-8, else decoded and NFC-normalised),
+    every line ending `\n` (see _unix_line_ends)."""
+    return _unix_line_ends(_decoded_blocks(path, encoding))
+
+
+def _decoded_blocks(path: Path, encoding: str) -> Iterator[bytes]:
     """The file as UTF-8 bytes: as it is if already UTF-8, else decoded and NFC-normalised."""
     if encoding in ("utf-8", "utf-8-sig"):
         with open(path, "rb") as f:
@@ -734,6 +866,35 @@ def _utf8_blocks(path: Path, encoding: str) -> Iterator[bytes]:
             buffer, size = [], 0
     if buffer:
         yield unicodedata.normalize("NFC", "".join(buffer)).encode("utf-8")
+
+
+def _unix_line_ends(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    r"""The blocks of a UTF-8 CSV with `\r\n` and a lone `\r` ending a line made `\n`, as the
+    bulk path's reader takes them (COPY wants one kind of line end in a file); a line break
+    inside a quoted value is data and stays as written. A `\r` that ends a block waits for the
+    next one, which may start with its `\n`."""
+    quoted = False  # inside a quoted value at the start of the block
+    carried = b""
+    for block in blocks:
+        block, carried = carried + block, b""
+        if block.endswith(b"\r"):
+            block, carried = block[:-1], b"\r"
+        if b"\r" in block:
+            block, quoted = _unix_line_ends_of(block, quoted)
+        else:
+            quoted ^= bool(block.count(b'"') & 1)
+        yield block
+    if carried:
+        yield carried if quoted else b"\n"
+
+
+def _unix_line_ends_of(block: bytes, quoted: bool) -> tuple[bytes, bool]:
+    r"""One block's line ends made `\n` outside quoted values; whether it ends inside one.
+    Quotes toggle: an escaped quote (`""`) toggles twice, as COPY reads it."""
+    parts = block.split(b'"')
+    for i in range(1 if quoted else 0, len(parts), 2):  # the parts outside quotes
+        parts[i] = parts[i].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    return b'"'.join(parts), quoted ^ bool((len(parts) - 1) & 1)
 
 
 def _copy_csv(
@@ -896,11 +1057,7 @@ def prepare_session(conn: psycopg.Connection) -> None:
                 for i in reference.indicators().values()
             ],
         )
-        cur.execute("create temp table ref_programs (program_code text primary key)")
-        cur.executemany(
-            "insert into ref_programs values (%s)",
-            [(code,) for code in sorted(reference.program_codes())],
-        )
+        _prepare_code_names(cur)
         cur.execute(
             "create temp table ref_reasons (reason_code text primary key, message_vi text,"
             " message_en text)"
@@ -911,6 +1068,32 @@ def prepare_session(conn: psycopg.Connection) -> None:
         )
         cur.execute("analyze ref_units")
         cur.execute("analyze ref_unit_names")
+
+
+def _prepare_code_names(cur: psycopg.Cursor) -> None:
+    """Every name an indicator or program answers to, with the words it is matched on."""
+    from nhandao import excel
+
+    names = [
+        ("indicator", ind.code, f"{ind.code} ({ind.name_vi} / {ind.name_en})", name)
+        for ind in excel.indicators()
+        for name in ind.names
+    ]
+    names += [
+        ("program", prog.code, f"{prog.code} ({prog.name_vi} / {prog.name_en})", name)
+        for prog in reference.programs().values()
+        for name in (prog.code, prog.name_vi, prog.name_en)
+    ]
+    cur.execute(
+        "create temp table ref_code_names (kind text, code text, title text, name text,"
+        " words text[], name_key text)"
+    )
+    cur.executemany(
+        "insert into ref_code_names (kind, code, title, name) values (%s, %s, %s, %s)", names
+    )
+    cur.execute(f"update ref_code_names set words = string_to_array({sql_name_words('name')}, ' ')")
+    cur.execute("update ref_code_names set name_key = array_to_string(words, '')")
+    cur.execute("create index on ref_code_names (kind, name_key)")
 
 
 # --- loading one file ----------------------------------------------------------------------
@@ -957,6 +1140,9 @@ def _find_problems(cur: psycopg.Cursor, scope: list[str] | None, targets: bool =
     """Read every row (temp table `parsed`) and list its problems (temp table `problems`)."""
     cur.execute(NAME_MATCHES_SQL, {"scope": scope, "period_pattern": PERIOD_PATTERN})
     cur.execute("analyze name_matches")
+    cur.execute(CODE_MATCHES_SQL)
+    _suggest_codes(cur)
+    cur.execute("analyze code_matches")
     cur.execute(
         PARSE_SQL,
         {
@@ -969,6 +1155,7 @@ def _find_problems(cur: psycopg.Cursor, scope: list[str] | None, targets: bool =
     cur.execute(PROBLEMS_SQL)
     cur.execute(DUPLICATES_SQL)
     _explain_unit_names(cur, scope)
+    _explain_codes(cur)
 
 
 def _explain_unit_names(cur: psycopg.Cursor, scope: list[str] | None) -> None:
@@ -1001,6 +1188,40 @@ def _explain_unit_names(cur: psycopg.Cursor, scope: list[str] | None) -> None:
             " and value_seen = %s",
             ("; ".join(suggestions) or None, name),
         )
+
+
+def _suggest_codes(cur: psycopg.Cursor) -> None:
+    """Close names for indicators and programs not found: by difflib on the matched words, else
+    every code."""
+    unknown = cur.execute(
+        "select kind, given, given_key, candidates from code_matches where status = 'unknown'"
+    ).fetchall()
+    if not unknown:
+        return
+    titles: dict[str, dict[str, set[str]]] = {}
+    for kind, key, title in cur.execute("select kind, name_key, title from ref_code_names"):
+        titles.setdefault(kind, {}).setdefault(key, set()).add(title)
+    for kind, given, key, partial in unknown:
+        close = difflib.get_close_matches(key, list(titles[kind]), n=5, cutoff=0.6)
+        found = [partial] if partial else []
+        found += [t for k in close for t in sorted(titles[kind][k]) if t not in found]
+        if not found:
+            found = sorted({t.split(" ", 1)[0] for by_key in titles[kind].values() for t in by_key})
+        cur.execute(
+            "update code_matches set candidates = %s where kind = %s and given = %s",
+            ("; ".join(found), kind, given),
+        )
+
+
+def _explain_codes(cur: psycopg.Cursor) -> None:
+    """Name the candidates for indicators and programs that matched several or none."""
+    cur.execute(
+        "update problems set detail = matches.candidates from code_matches as matches"
+        " where problems.reason_code in ('unknown_indicator', 'ambiguous_indicator',"
+        " 'unknown_program', 'ambiguous_program')"
+        " and matches.kind = split_part(problems.reason_code, '_', 2)"
+        " and matches.given = problems.value_seen"
+    )
 
 
 def _record_rejected_file(

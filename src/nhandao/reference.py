@@ -95,6 +95,20 @@ def program_codes(seeds_dir: Path | None = None) -> frozenset[str]:
     return frozenset(row["program_code"] for row in rows)
 
 
+@dataclass(frozen=True)
+class Program:
+    code: str
+    name_vi: str
+    name_en: str
+
+
+@cache
+def programs(seeds_dir: Path | None = None) -> dict[str, Program]:
+    """Every program (campaign or regular activity), by code, with its names."""
+    rows = _rows((seeds_dir or settings.seeds_dir()) / "programs.csv")
+    return {r["program_code"]: Program(r["program_code"], r["name_vi"], r["name_en"]) for r in rows}
+
+
 def children(parent_code: str, on: date) -> list[AdminUnit]:
     """Units directly under `parent_code` that exist on a given day, by code."""
     units = admin_unit_versions()

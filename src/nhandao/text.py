@@ -61,3 +61,20 @@ language sql immutable parallel safe as $fn$
     )
 $fn$;
 """
+
+
+def sql_name_words(expr: str) -> str:
+    """SQL for the words a code or name is matched on: Unicode form, case, diacritics and
+    punctuation ignored, English plurals made singular ('Health-insurance cards', 'HEALTH
+    INSURANCE CARD' -> 'health insurance card'; 'Đơn vị máu' -> 'don vi mau'). Vietnamese
+    syllables never end in s, so the plural rule touches English words only."""
+    source, target = sql_fold_map()
+    folded = f"translate(normalize({expr}, NFC), '{source}', '{target}')"
+    words = f"trim(regexp_replace({folded}, '[^a-z0-9]+', ' ', 'g'))"
+    for pattern, replacement in (
+        (r"ies\M", "y"),
+        (r"(ss|sh|ch|x)es\M", r"\1"),
+        (r"([^s])s\M", r"\1"),
+    ):
+        words = f"regexp_replace({words}, '{pattern}', '{replacement}', 'g')"
+    return words
