@@ -1,6 +1,7 @@
 """Real figures, real names: Hải Châu's 2019 report on the 2019 map and on today's map.
 
-tests/data/hai_chau_2019.csv transcribes the figures of ../shared/reports/000_22793e6566fe4bbc.txt
+tests/data/hai_chau_2019.csv transcribes the figures of the published report
+tests/data/narrative_reports/000_22793e6566fe4bbc.txt
 (each row's note quotes its sentence), giving the wards by name as the report does. They are
 loaded, built with dbt and read back as they were reported and as they lie on today's map.
 """

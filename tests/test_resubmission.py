@@ -44,8 +44,7 @@ UNTOUCHED = (
 )
 
 PUBLISHED_SQL = " union all ".join(
-    f"select admin_unit_code, indicator_code, value from marts.{fact}"
-    " where period_code = '2024M03'"
+    f"select admin_unit_code, indicator_code, value from marts.{fact} where period_code = '2024M03'"
     for fact in FACTS
 )
 
@@ -222,9 +221,7 @@ def test_the_incremental_build_equals_a_full_refresh(first_version):
     tables = (*FACTS, "fct_figure_revisions")
 
     def audit_contents() -> dict[str, list[tuple]]:
-        return {
-            table: rows(url, f"select * from audit.{table} order by 1") for table in tables
-        }
+        return {table: rows(url, f"select * from audit.{table} order by 1") for table in tables}
 
     incremental = audit_contents()
     assert incremental["fct_figure_revisions"]  # the three versions above were built

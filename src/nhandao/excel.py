@@ -108,7 +108,17 @@ class Indicator:
         """Every name the indicator answers to: its code, its names, the template's label and
         the label with any unit the reader accepts ('Tổng giá trị trợ giúp (vnđ)')."""
         suffixed = [f"{self.name_vi} ({s})" for s in SUFFIX_ALIASES.get(self.measure_unit, ())]
-        return (self.code, self.name_vi, self.name_en, self.label, *suffixed)
+        return (self.code, self.name_vi, self.name_en, self.label, *suffixed, *self.alternatives)
+
+    @property
+    def alternatives(self) -> tuple[str, ...]:
+        """Each kind a name of alternatives names ('Nhà chữ thập đỏ / đại đoàn kết / tình
+        thương': 'Nhà chữ thập đỏ', 'Nhà đại đoàn kết', 'Nhà tình thương'), as districts write."""
+        first, *others = (part.strip() for part in self.name_vi.split("/"))
+        if not others:
+            return ()
+        head = first.split()[0]
+        return (first, *(f"{head} {other}" for other in others))
 
 
 @dataclass(frozen=True)
