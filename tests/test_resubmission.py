@@ -227,3 +227,21 @@ def test_the_incremental_build_equals_a_full_refresh(first_version):
     assert incremental["fct_figure_revisions"]  # the three versions above were built
     dbt.run(["build", "--full-refresh", "--quiet"], url)
     assert audit_contents() == incremental
+
+
+def test_files_loaded_before_the_reports_were_recorded_get_them(warehouse_url, tmp_path):
+    """An upgraded warehouse: files loaded by an earlier nhandao have no unit_periods until the
+    admin's bootstrap fills them in from their rows, so their resubmissions are recognised."""
+    from nhandao import ingest, warehouse
+
+    path = land(tmp_path, "48-492-2024M03.csv", VERSION_1)
+    assert ingest.ingest_paths([path], warehouse_url)[0].status == "loaded"
+    recorded = rows(warehouse_url, "select unit_periods from raw.submission_files")
+    assert recorded == [(["20242|2024M03", "20245|2024M03", "492|2024M03"],)]
+    with psycopg.connect(warehouse_url) as conn:
+        conn.execute("update raw.submission_files set unit_periods = null")
+    with warehouse.connect(warehouse_url) as conn:
+        warehouse.bootstrap(conn)
+    assert rows(warehouse_url, "select unit_periods from raw.submission_files") == recorded
+    [resent] = ingest.ingest_paths([land(tmp_path, "48-492-2024M03_v2.csv", VERSION_2)])
+    assert "2 figures kept from file" in resent.line()

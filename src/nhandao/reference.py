@@ -89,10 +89,8 @@ def indicator_codes(seeds_dir: Path | None = None) -> frozenset[str]:
     return frozenset(row["indicator_code"] for row in rows)
 
 
-@cache
 def program_codes(seeds_dir: Path | None = None) -> frozenset[str]:
-    rows = _rows((seeds_dir or settings.seeds_dir()) / "programs.csv")
-    return frozenset(row["program_code"] for row in rows)
+    return frozenset(programs(seeds_dir))
 
 
 @dataclass(frozen=True)
