@@ -344,6 +344,9 @@ def _grants(dbname: str) -> list[sql.Composable]:
         "alter default privileges in schema raw grant select on tables to {transformer}",
         # the dbt layers and the published marts: the transformer creates, replaces, drops
         "grant usage, create on schema {built} to {transformer}",
+        # ...and reads marts tables the admin made (a build run as the admin): status reads them
+        "grant select on all tables in schema marts to {transformer}",
+        "alter default privileges in schema marts grant select on tables to {transformer}",
         # monitoring: gate runs, results and publications are added, never rewritten
         "grant usage on schema monitoring to {transformer}",
         "grant select, insert on all tables in schema monitoring to {transformer}",
