@@ -541,3 +541,23 @@ def test_the_pipeline_runs_as_its_roles(secured, manifest, tmp_path):
     finally:
         with psycopg.connect(secured.url, autocommit=True) as admin:
             access.revoke_analyst(admin, other)
+
+
+def test_great_expectations_never_keeps_a_password(warehouse_url, tmp_path):
+    """A password in the gate's URL (a server of one's own) is a ${VAR} in GX's configuration,
+    and one an earlier nhandao wrote there is replaced by its variable."""
+    password = warehouse.read_credentials().get(TRANSFORMER) or "a-password-trust-ignores"
+    url = access.role_url(warehouse_url.split("&passfile=")[0], TRANSFORMER, password)
+    context = gate._context(tmp_path)
+    context.data_sources.add_postgres(
+        name="warehouse_old", connection_string=gate.sqlalchemy_url(url)
+    )
+    config = tmp_path / "gx" / "great_expectations.yml"
+    assert password in config.read_text()
+
+    datasource = gate._datasource(context, url)
+    assert password not in config.read_text()
+    assert config.read_text().count("${NHANDAO_GATE_PASSWORD_") == 2
+    for source in (datasource, context.data_sources.get("warehouse_old")):
+        with source.get_engine().connect() as conn:
+            assert conn.exec_driver_sql("select current_user").scalar() == TRANSFORMER

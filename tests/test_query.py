@@ -184,8 +184,10 @@ def test_only_a_plain_analyst_login_runs_queries(marts, capsys):
             admin.execute(f"alter role {QUERY} bypassrls")
         code, _, err = run(capsys, "query", marker)
         assert code == 2 and "has BYPASSRLS" in err and "nhandao roles setup" in err
-        assert run(capsys, "roles", "setup")[0] == 0  # the admin puts it right
+        code, out, _ = run(capsys, "roles", "setup")  # the admin puts both right
+        assert code == 0 and f"now read-only by default: {login}" in out
         assert run(capsys, "query", "--csv", marker)[:2] == (0, "n\n2\n")
+        assert run(capsys, "query", "--login", login, "--csv", marker)[:2] == (0, "n\n2\n")
     finally:
         with psycopg.connect(marts, autocommit=True) as admin:
             admin.execute(f"alter role {QUERY} nobypassrls")

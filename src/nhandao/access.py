@@ -265,6 +265,33 @@ def _role_attributes(conn: psycopg.Connection, role: str) -> dict | None:
     return None if row is None else dict(zip(("rolcanlogin", *ELEVATED), row, strict=True))
 
 
+def _make_read_only(conn: psycopg.Connection, role: str) -> bool:
+    """Make `role`'s transactions read-only by default (in every database); say if it changed."""
+    if conn.execute(
+        "select exists (select from pg_db_role_setting where setdatabase = 0"
+        " and setrole = to_regrole(%s) and %s = any(setconfig))",
+        (role, READ_ONLY_SETTING),
+    ).fetchone()[0]:
+        return False
+    conn.execute(
+        sql.SQL("alter role {} set default_transaction_read_only = on").format(sql.Identifier(role))
+    )
+    return True
+
+
+def _retry_concurrent(conn: psycopg.Connection, change, attempts: int = 5):
+    """Run `change` in a transaction, again if another session changed the same role at once
+    (roles are the whole server's: two databases' setups may touch one together)."""
+    for attempt in range(attempts):
+        try:
+            with conn.transaction():
+                return change()
+        except errors.InternalError_ as exc:
+            if "concurrently" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _ensure_role(
     conn: psycopg.Connection,
     role: str,
@@ -293,17 +320,7 @@ def _ensure_role(
                     status = "exists"
                 if password and set_password(conn, role, password):
                     status += ", password set"
-                if (
-                    read_only
-                    and not conn.execute(
-                        "select exists (select from pg_db_role_setting where setdatabase = 0"
-                        " and setrole = to_regrole(%s) and %s = any(setconfig))",
-                        (role, READ_ONLY_SETTING),
-                    ).fetchone()[0]
-                ):
-                    conn.execute(
-                        sql.SQL("alter role {} set default_transaction_read_only = on").format(name)
-                    )
+                if read_only and _make_read_only(conn, role):
                     status += ", read-only by default"
                 if (
                     member_of
@@ -460,6 +477,17 @@ def ensure_roles(
         conn, QUERY, True, passwords.get(QUERY), member_of=ANALYST, read_only=True
     )
     done.append(f"login {QUERY} (nhandao query; every province): {status}")
+    # analyst logins made before analysts were read-only by default
+    plain = [
+        name
+        for name in analyst_logins(conn)
+        if (found := _role_attributes(conn, name)) and not any(found[a] for a in ELEVATED)
+    ]
+    made = [
+        name for name in plain if _retry_concurrent(conn, lambda n=name: _make_read_only(conn, n))
+    ]
+    if made:
+        done.append(f"now read-only by default: {', '.join(made)}")
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('nhandao.access'))")
         dbname = conn.execute("select current_database()").fetchone()[0]

@@ -199,6 +199,8 @@ def _query(args: argparse.Namespace) -> int:
 
 def _summary(args: argparse.Namespace) -> int:
     """The district-year table, read from marts as `nhandao query` reads them."""
+    import psycopg
+
     from nhandao import query
 
     try:
@@ -207,6 +209,9 @@ def _summary(args: argparse.Namespace) -> int:
     except query.QueryRefused as exc:
         print(f"nhandao summary: {exc}", file=sys.stderr)
         return 2
+    except psycopg.Error as exc:
+        print(f"nhandao summary: {exc}".rstrip(), file=sys.stderr)
+        return 1
     return 0
 
 

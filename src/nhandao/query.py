@@ -40,8 +40,9 @@ def _what_to_do(login: str) -> str:
     if login in access.RUNTIME_ROLES or login in access.OWN_LOGINS:
         return f"queries run as {access.QUERY} (the default) or an analyst login, never as {login}"
     return (
-        f"the admin runs `nhandao roles grant-analyst {login}`; its password comes from"
-        " PGPASSWORD or a password file (the embedded server's, or ~/.pgpass)"
+        f"an analyst login is made by the admin with `nhandao roles grant-analyst {login}"
+        " [--province CODE]` and kept read-only by `nhandao roles setup`; its password comes"
+        " from PGPASSWORD or a password file (the embedded server's, or ~/.pgpass)"
     )
 
 
