@@ -59,6 +59,7 @@ def connect_reader(login: str | None = None) -> psycopg.Connection:
         ) from exc
     try:
         problems = access.plain_analyst_problems(conn)
+        conn.rollback()  # the user's statement starts a transaction of its own
     except BaseException:
         conn.close()
         raise

@@ -8,7 +8,7 @@ is upgraded in place with `pg_upgrade` first; the old folder is kept beside it.
 The embedded server asks every role but its owner (`postgres`, on the Unix socket, for
 maintenance) for a password (scram-sha-256). The passwords nhandao sets for its logins there are
 kept in one libpq password file, `.nhandao/pgpass` (mode 0600), which the server's URLs name with
-`passfile=`: libpq reads them from it, and no password is ever printed or put in a URL.
+`passfile=`: libpq reads them from it, and nhandao never prints them nor puts them in a URL.
 """
 
 from __future__ import annotations
@@ -84,8 +84,8 @@ def credentials_path() -> Path:
 def warehouse_url() -> str:
     """The warehouse URL, computed without touching any server (safe at DAG parse time).
 
-    The embedded server's names its password file (`passfile=`): every URL made from it, for
-    any role, logs in with that role's password kept there."""
+    The embedded server's URL names its password file (`passfile=`): every URL made from it,
+    for any role, logs in with that role's password kept there."""
     return os.environ.get("NHANDAO_WAREHOUSE_URL") or embedded_url()
 
 
