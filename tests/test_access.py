@@ -13,7 +13,7 @@ from conftest import rows
 from psycopg import errors
 
 from nhandao import access, dbt, gate, ingest, publish, warehouse
-from nhandao.access import ANALYST, LOADER, TRANSFORMER
+from nhandao.access import ANALYST, LOADER, QUERY, TRANSFORMER
 from nhandao.cli import main
 
 REPORT = Path(__file__).parent / "data" / "hai_chau_2019.csv"
@@ -21,7 +21,11 @@ BUILT_SCHEMAS = ("staging", "intermediate", "audit", "marts")
 
 
 def login(url: str, role: str) -> psycopg.Connection:
-    return psycopg.connect(access.role_url(url, role), autocommit=True)
+    """Log in as `role`. Analysts are read-only by default: lifted here, as any login may lift
+    it, so that what is checked is their rights."""
+    conn = psycopg.connect(access.role_url(url, role), autocommit=True)
+    conn.execute("set default_transaction_read_only = off")
+    return conn
 
 
 def denied(conn: psycopg.Connection, statement: str) -> None:
@@ -38,6 +42,11 @@ class Warehouse:
     url: str
     scoped: str  # sees province 48 (Đà Nẵng) only
     unscoped: str  # sees every province
+
+    @property
+    def url_has_passfile(self) -> bool:
+        """The embedded server's URL: the passwords are in its password file."""
+        return "&passfile=" in self.url
 
 
 def publish_like(conn: psycopg.Connection, table: str, rows_: list[tuple[str, str, int]]) -> None:
@@ -87,10 +96,16 @@ def test_role_url_changes_only_the_user():
 
 def test_role_url_reads_the_runtime_roles_passwords(monkeypatch):
     monkeypatch.setenv("NHANDAO_TRANSFORMER_PASSWORD", "t0p")
+    monkeypatch.setenv("NHANDAO_QUERY_PASSWORD", "q")
     monkeypatch.delenv("NHANDAO_LOADER_PASSWORD", raising=False)
     url = "postgresql://admin:x@h/db?user=admin"
     assert access.role_url(url, TRANSFORMER) == "postgresql://nhandao_transformer:t0p@h/db"
     assert access.role_url(url, LOADER) == "postgresql://nhandao_loader@h/db"
+    assert access.role_url(url, QUERY) == "postgresql://nhandao_query:q@h/db"
+    # the URL's own user keeps the URL's password; any other gets none from it
+    analyst = "postgresql://analyst_danang:s%40cret@h/db"
+    assert access.role_url(analyst, "analyst_danang") == analyst
+    assert access.role_url(analyst, "analyst_hue") == "postgresql://analyst_hue@h/db"
 
 
 def test_no_runtime_role_can_widen_its_rights(secured):
@@ -98,7 +113,7 @@ def test_no_runtime_role_can_widen_its_rights(secured):
         secured.url,
         "select rolname, rolcanlogin, rolsuper, rolbypassrls, rolcreaterole, rolcreatedb,"
         " rolreplication from pg_roles where rolname = any(%s) order by 1",
-        ([LOADER, TRANSFORMER, ANALYST, secured.scoped, secured.unscoped],),
+        ([LOADER, TRANSFORMER, ANALYST, QUERY, secured.scoped, secured.unscoped],),
     )
     assert [(name, can_login) for name, can_login, *_ in found] == sorted(
         [
@@ -106,11 +121,12 @@ def test_no_runtime_role_can_widen_its_rights(secured):
             (secured.scoped, True),
             (secured.unscoped, True),
             (LOADER, True),
+            (QUERY, True),
             (TRANSFORMER, True),
         ]
     )
     assert all(not any(elevated) for _, _, *elevated in found)
-    for role in (LOADER, TRANSFORMER, secured.scoped):
+    for role in (LOADER, TRANSFORMER, QUERY, secured.scoped):
         with login(secured.url, role) as conn:
             assert conn.execute("select current_user").fetchone()[0] == role
             denied(conn, "create role nhandao_mallory")
@@ -387,6 +403,7 @@ def test_grant_analyst_refuses_what_it_should(secured):
             (unique_login("x"), ["99"]),
             (unique_login("x"), []),
             ("nhandao_loader", None),
+            (QUERY, ["48"]),
             ("postgres", ["48"]),
             ("Robert'); drop table", None),
         ]:
@@ -396,6 +413,8 @@ def test_grant_analyst_refuses_what_it_should(secured):
             access.revoke_analyst(admin, "postgres")
         with pytest.raises(access.AccessError):
             access.revoke_analyst(admin, TRANSFORMER)
+        with pytest.raises(access.AccessError):
+            access.revoke_analyst(admin, QUERY)
     assert rows(secured.url, "select rolsuper from pg_roles where rolname = 'postgres'") == [
         (True,)
     ]
@@ -430,7 +449,9 @@ def test_the_cli_sets_up_grants_and_shows(warehouse_url, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert f"role {LOADER}:" in out and "grants on database" in out
     assert main(["roles", "grant-analyst", name, "--province", "48"]) == 0
-    assert f"analyst {name}: created; sees 48" in capsys.readouterr().out
+    assert f"analyst {name}: created, password set, read-only by default; sees 48" in (
+        capsys.readouterr().out
+    )
     try:
         assert main(["roles", "grant-analyst", name, "--province", "999"]) == 2
         assert "unknown province" in capsys.readouterr().err
@@ -479,10 +500,19 @@ def test_the_pipeline_runs_as_its_roles(secured, manifest, tmp_path):
     assert result.status == "loaded"
     transformer_url = access.role_url(secured.url, TRANSFORMER)
     started = time.monotonic()
-    dbt.run(["build", "--quiet"], transformer_url)
+    dbt.run(["build", "--quiet"], transformer_url)  # the password from the URL's passfile
     built = time.monotonic()
-    checked = gate.run_gate(transformer_url, context_dir=tmp_path / "gx")
+    # the gate as on a server of one's own: the password in the URL, which GX never stores
+    password = warehouse.read_credentials().get(TRANSFORMER) if secured.url_has_passfile else None
+    gate_url = access.role_url(secured.url.split("&passfile=")[0], TRANSFORMER, password)
+    checked = gate.run_gate(gate_url, context_dir=tmp_path / "gx")
     gated = time.monotonic()
+    if password:
+        stored = [
+            p.read_text(errors="replace") for p in (tmp_path / "gx").rglob("*") if p.is_file()
+        ]
+        assert not any(password in text for text in stored)
+        assert any("${NHANDAO_GATE_PASSWORD_" in text for text in stored)
     print(f"as {TRANSFORMER}: dbt build {built - started:.0f} s, gate {gated - built:.0f} s")
     with psycopg.connect(transformer_url) as conn:
         published = publish.publish(conn, dbt.published_slices(), checked.gate_run_id)
@@ -511,3 +541,23 @@ def test_the_pipeline_runs_as_its_roles(secured, manifest, tmp_path):
     finally:
         with psycopg.connect(secured.url, autocommit=True) as admin:
             access.revoke_analyst(admin, other)
+
+
+def test_great_expectations_never_keeps_a_password(warehouse_url, tmp_path):
+    """A password in the gate's URL (a server of one's own) is a ${VAR} in GX's configuration,
+    and one an earlier nhandao wrote there is replaced by its variable."""
+    password = warehouse.read_credentials().get(TRANSFORMER) or "a-password-trust-ignores"
+    url = access.role_url(warehouse_url.split("&passfile=")[0], TRANSFORMER, password)
+    context = gate._context(tmp_path)
+    context.data_sources.add_postgres(
+        name="warehouse_old", connection_string=gate.sqlalchemy_url(url)
+    )
+    config = tmp_path / "gx" / "great_expectations.yml"
+    assert password in config.read_text()
+
+    datasource = gate._datasource(context, url)
+    assert password not in config.read_text()
+    assert config.read_text().count("${NHANDAO_GATE_PASSWORD_") == 2
+    for source in (datasource, context.data_sources.get("warehouse_old")):
+        with source.get_engine().connect() as conn:
+            assert conn.exec_driver_sql("select current_user").scalar() == TRANSFORMER

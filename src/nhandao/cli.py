@@ -179,13 +179,17 @@ def _review(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
+    """Run one statement as a plain analyst login (nhandao_query, or --login), read-only."""
     import psycopg
 
-    from nhandao import query, warehouse
+    from nhandao import query
 
     try:
-        with warehouse.connect(warehouse.reader_url()) as conn:
+        with query.connect_reader(args.login) as conn:
             columns, rows = query.run_query(conn, args.sql)
+    except query.QueryRefused as exc:
+        print(f"nhandao query: {exc}", file=sys.stderr)
+        return 2
     except psycopg.Error as exc:
         print(f"nhandao query: {exc}".rstrip(), file=sys.stderr)
         return 1
@@ -196,23 +200,54 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _summary(args: argparse.Namespace) -> int:
-    from nhandao import query, warehouse
+    """The district-year table, read from marts as `nhandao query` reads them."""
+    import psycopg
 
-    with warehouse.connect(warehouse.reader_url()) as conn:
-        print(query.district_year_summary(conn))
+    from nhandao import query
+
+    try:
+        with query.connect_reader(args.login) as conn:
+            print(query.district_year_summary(conn))
+    except query.QueryRefused as exc:
+        print(f"nhandao summary: {exc}", file=sys.stderr)
+        return 2
+    except psycopg.Error as exc:
+        print(f"nhandao summary: {exc}".rstrip(), file=sys.stderr)
+        return 1
     return 0
 
 
 REVISION_DAYS = 30  # `nhandao status` lists the resubmissions published this recently
 
 
+def _monitor_connection(command: str):
+    """A read-only connection for status and report: they read `monitoring`, `raw`'s load
+    times and the marts' completeness, which no analyst may, so they log in as the transformer
+    (whose monitor task writes the same page), or as the URL's user with roles off. None, after
+    saying why, when the roles are not set up."""
+    from nhandao import settings, warehouse
+
+    url = warehouse.reader_url()
+    if settings.run_as_roles():
+        url = warehouse.runtime_url(warehouse.TRANSFORMER)
+        try:
+            warehouse.check_runtime(url)
+        except warehouse.NotSetUp as exc:
+            print(f"nhandao {command}: {exc}", file=sys.stderr)
+            return None
+    return warehouse.connect(url, options="-c default_transaction_read_only=on")
+
+
 def _status(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from nhandao import monitor, warehouse
+    from nhandao import monitor
     from nhandao.gate_report import local_time as when
 
-    with warehouse.connect(warehouse.reader_url()) as conn:
+    conn = _monitor_connection("status")
+    if conn is None:
+        return 2
+    with conn:
         states = monitor.province_states(conn)
         revisions = monitor.recent_revisions(conn, days=REVISION_DAYS)
     if not states:
@@ -252,9 +287,12 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from nhandao import status_page, warehouse
+    from nhandao import status_page
 
-    with warehouse.connect(warehouse.reader_url()) as conn:
+    conn = _monitor_connection("report")
+    if conn is None:
+        return 2
+    with conn:
         print(f"wrote {status_page.write(conn, Path(args.out))}")
     return 0
 
@@ -413,12 +451,20 @@ def build_parser() -> argparse.ArgumentParser:
         decide.add_argument("--by", help="who decides (default: your login name)")
         decide.set_defaults(func=_review)
 
-    qry = commands.add_parser("query", help="run a read-only SQL query against the warehouse")
+    login_help = (
+        "the analyst login to run as (default nhandao_query, every province); its password from"
+        " PGPASSWORD or a password file (embedded: .nhandao/pgpass)"
+    )
+    qry = commands.add_parser(
+        "query", help="run one read-only SQL statement on the marts, as an analyst login"
+    )
     qry.add_argument("sql", help='e.g. "select * from marts.fct_blood_units limit 5"')
     qry.add_argument("--csv", action="store_true", help="print CSV instead of a table")
+    qry.add_argument("--login", help=login_help)
     qry.set_defaults(func=_query)
 
     summ = commands.add_parser("summary", help="blood units and aid value per district and year")
+    summ.add_argument("--login", help=login_help)
     summ.set_defaults(func=_summary)
 
     status = commands.add_parser(

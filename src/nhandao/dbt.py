@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from nhandao import settings, warehouse
 
 
 def dbt_env(url: str | None = None) -> dict[str, str]:
-    """The variables dbt_project/profiles.yml reads, from a warehouse URL (no I/O)."""
-    parts = warehouse.split_url(url or warehouse.warehouse_url())
-    return {
+    """The variables dbt_project/profiles.yml reads, from a warehouse URL (no I/O). A URL that
+    names a password file (`passfile=`, as the embedded server's do) gives PGPASSFILE instead
+    of a password: libpq, under dbt, reads the password there."""
+    url = url or warehouse.warehouse_url()
+    parts = warehouse.split_url(url)
+    env = {
         "NHANDAO_DBT_HOST": parts.host,
         "NHANDAO_DBT_PORT": str(parts.port),
         "NHANDAO_DBT_USER": parts.user,
@@ -19,6 +23,9 @@ def dbt_env(url: str | None = None) -> dict[str, str]:
         "NHANDAO_DBT_DBNAME": parts.dbname,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
     }
+    if passfile := parse_qs(urlsplit(url).query).get("passfile"):
+        env["PGPASSFILE"] = passfile[0]
+    return env
 
 
 def manifest_path() -> Path:

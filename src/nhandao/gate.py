@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -26,7 +27,7 @@ import tempfile
 import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 from psycopg import sql
@@ -265,19 +266,63 @@ def _validation_definition(
     )
 
 
+def _with_password(url: str, password: str | None) -> str:
+    """`url` with its password replaced (None: removed); the rest exactly as written."""
+    parts = urlsplit(url)
+    userinfo, at, host = parts.netloc.rpartition("@")
+    user = userinfo.partition(":")[0]
+    netloc = f"{user}{':' + password if password else ''}@{host}" if at else host
+    return parts._replace(netloc=netloc).geturl()
+
+
+def gx_connection(url: str) -> tuple[str, str]:
+    """The GX data source name and connection string for `url`, with no password in them.
+
+    A password in the URL becomes a config variable, `${NHANDAO_GATE_PASSWORD_<name>}`, set in
+    this process's environment (which gate workers inherit): GX substitutes it when it
+    connects, and its configuration files keep only the variable's name. A URL naming a
+    password file (`passfile=`, the embedded server's) needs neither.
+    """
+    password = urlsplit(url).password
+    plain = _with_password(url, None)
+    digest = hashlib.sha256(plain.encode()).hexdigest()[:10]
+    connection_string = sqlalchemy_url(plain)
+    if password:
+        variable = f"NHANDAO_GATE_PASSWORD_{digest.upper()}"
+        os.environ[variable] = quote(unquote(password), safe="")
+        connection_string = _with_password(connection_string, "${" + variable + "}")
+    return f"warehouse_{digest}", connection_string
+
+
+def _forget_stored_passwords(context) -> None:
+    """Replace any password an earlier nhandao wrote into GX's configuration with a variable."""
+    for datasource in list(context.data_sources.all().values()):
+        stored = str(getattr(datasource, "connection_string", "") or "")
+        password = urlsplit(stored).password if "://" in stored else None
+        if password and not password.startswith("${") and datasource.type == "postgres":
+            _, datasource.connection_string = gx_connection(stored)
+            context.data_sources.update_postgres(datasource)
+
+
 def _datasource(context, url: str):
-    """The GX data source of this warehouse, one per connection, kept between runs.
+    """The GX data source of this warehouse, one per connection (user, server, database), kept
+    between runs; no password is ever written into GX's configuration (see gx_connection).
 
     Its assets (a table, or a province's slice of it) are only ever added, never dropped, so
     the checkpoint stored by an earlier run, which names them, always loads again: replacing
     the data source would drop them, and a province absent from this run would make the
     stored checkpoint unreadable.
     """
-    name = "warehouse_" + hashlib.sha256(url.encode()).hexdigest()[:10]
+    _forget_stored_passwords(context)
+    name, connection_string = gx_connection(url)
     try:
-        return context.data_sources.get(name)
+        datasource = context.data_sources.get(name)
     except (KeyError, LookupError, ValueError):
-        return context.data_sources.add_postgres(name=name, connection_string=sqlalchemy_url(url))
+        return context.data_sources.add_postgres(name=name, connection_string=connection_string)
+    if str(datasource.connection_string) != connection_string:  # a password came or went
+        datasource.connection_string = connection_string
+        datasource = context.data_sources.update_postgres(datasource)
+    return datasource
 
 
 def _column_types(conn: psycopg.Connection, schema: str, table: str) -> dict[str, str]:
