@@ -8,7 +8,7 @@ import psycopg
 import pytest
 from conftest import rows
 
-from nhandao import dbt, gate, generate, publish
+from nhandao import dbt, gate, generate, publish, warehouse
 from nhandao.cli import main
 
 HEADER = ",".join(generate.COLUMNS)
@@ -73,6 +73,8 @@ def published(url: str) -> dict[tuple[str, str], int]:
 
 
 def build_gate_publish(url: str) -> None:
+    """Build, gate and publish as the DAGs do: logged in as the transformer."""
+    url = warehouse.runtime_url(warehouse.TRANSFORMER)
     dbt.run(["build", "--quiet"], url)
     result = gate.enforce(gate.run_gate(url))
     with psycopg.connect(url) as conn:
@@ -225,14 +227,14 @@ def test_the_incremental_build_equals_a_full_refresh(first_version):
 
     incremental = audit_contents()
     assert incremental["fct_figure_revisions"]  # the three versions above were built
-    dbt.run(["build", "--full-refresh", "--quiet"], url)
+    dbt.run(["build", "--full-refresh", "--quiet"], warehouse.runtime_url(warehouse.TRANSFORMER))
     assert audit_contents() == incremental
 
 
 def test_files_loaded_before_the_reports_were_recorded_get_them(warehouse_url, tmp_path):
     """An upgraded warehouse: files loaded by an earlier nhandao have no unit_periods until the
     admin's bootstrap fills them in from their rows, so their resubmissions are recognised."""
-    from nhandao import ingest, warehouse
+    from nhandao import ingest
 
     path = land(tmp_path, "48-492-2024M03.csv", VERSION_1)
     assert ingest.ingest_paths([path], warehouse_url)[0].status == "loaded"
