@@ -8,35 +8,20 @@
     program_code are the submission's. -#}
 {% macro figures_fact(fact_name) %}
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace_changed',
+{{ incremental_by_groups(
     unique_key=['reporting_unit_code', 'period_code', 'program_code'],
-    on_schema_change='fail',
-    indexes=[
-        {'columns': ['reporting_unit_code', 'period_code', 'program_code']},
-        {'columns': ['current_province_code', 'period_code']},
-    ],
-    post_hook="{{ record_changes_through('int_figures_deduplicated') }}",
+    built_from='int_figures_deduplicated',
+    indexes=[{'columns': ['current_province_code', 'period_code']}],
 ) }}
--- depends_on: {{ ref('int_submission_changes') }}
 
 with
 
-{% if is_incremental() %}
-changed as (
-
-    {{ changed_since_last_build(['reporting_unit_code', 'period_code', 'program_code']) }}
-
-),
-{% endif %}
+{{ changed_cte() }}
 
 figures as (
 
     select * from {{ ref('int_figures_deduplicated') }}
-    {% if is_incremental() %}
-    where (reporting_unit_code, period_code, program_code) in (select * from changed)
-    {% endif %}
+    {{ where_changed() }}
 
 ),
 

@@ -26,6 +26,87 @@
     whole. `--vars '{test_whole_tables: true}'` tests every row. -#}
 
 
+{#- A model built incrementally by groups declares its groups once, and takes from its inputs only
+    the groups in `changed` (on a full build: everything):
+
+        {{ incremental_by_groups(
+            unique_key=['reporting_unit_code', 'period_code', 'program_code'],
+            built_from='int_figures_deduplicated',
+        ) }}
+
+        with
+
+        {{ changed_cte() }}
+
+        figures as (
+
+            select * from {{ ref('int_figures_deduplicated') }}
+            {{ where_changed() }}
+
+        ),
+        ... -#}
+
+
+{#- The config of a model built incrementally by groups: `unique_key`, its columns that name a
+    group (indexed); `built_from`, the model it is built from, whose progress through the log it
+    takes on; `indexes`, its other indexes. An incremental build reads the log, so the model
+    depends on it (one built from the log reads it anyway). -#}
+{% macro incremental_by_groups(unique_key, built_from, indexes=[]) -%}
+    {{ config(
+        materialized='incremental',
+        incremental_strategy='replace_changed',
+        unique_key=unique_key,
+        on_schema_change='fail',
+        indexes=[{'columns': unique_key}] + indexes,
+        post_hook="{{ record_changes_through('" ~ built_from ~ "') }}",
+    ) }}
+    {%- if built_from != 'int_submission_changes' %}
+-- depends_on: {{ ref('int_submission_changes') }}
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- The CTE `changed` (incremental builds only): the model's groups logged since its last build. -#}
+{% macro changed_cte() -%}
+    {%- if is_incremental() %}
+changed as (
+
+    {{ changed_since_last_build() }}
+
+),
+    {%- endif %}
+{%- endmacro %}
+
+
+{#- Keep only the changed groups of an input (incremental builds only). `columns`: the input's
+    columns that name a group (by default the log's names for the model's groups); `keyword`:
+    `where`, or `and` after a condition of the query's own. -#}
+{% macro where_changed(columns=none, keyword='where') -%}
+    {%- if is_incremental() -%}
+        {{ keyword }} ({{ (columns or log_columns(config.get('unique_key'))) | join(', ') }})
+        in (select * from changed)
+    {%- endif -%}
+{%- endmacro %}
+
+
+{#- The log's columns for the group columns `keys`: admin_unit_code is the log's
+    reporting_unit_code (`renamed`: under the key's name). -#}
+{% macro log_columns(keys, renamed=false) -%}
+    {%- set keys = [keys] if keys is string else keys -%}
+    {%- set columns = [] -%}
+    {%- for key in keys -%}
+        {%- if key == 'admin_unit_code' -%}
+            {%- do columns.append(
+                'reporting_unit_code as admin_unit_code' if renamed else 'reporting_unit_code'
+            ) -%}
+        {%- else -%}
+            {%- do columns.append(key) -%}
+        {%- endif -%}
+    {%- endfor -%}
+    {{ return(columns) }}
+{%- endmacro %}
+
+
 {#- The log's batch numbers and the table of how far each incremental model is through the log:
     created by the log's pre-hook, which runs before any incremental model (they all follow the
     log). -#}
@@ -77,9 +158,10 @@
 {%- endmacro %}
 
 
-{#- The groups (distinct values of the log's `columns`) changed since `model_name` (this model by
-    default) was last built. -#}
-{% macro changed_since_last_build(columns, model_name=none) -%}
+{#- The groups (distinct values of the log's `columns`; by default this model's groups) changed
+    since `model_name` (this model by default) was last built. -#}
+{% macro changed_since_last_build(columns=none, model_name=none) -%}
+    {%- set columns = columns or log_columns(config.get('unique_key')) -%}
     select distinct {{ columns | join(', ') }}
     from {{ ref('int_submission_changes') }}
     where change_batch > {{ changed_through_now(model_name or this.identifier) }}
@@ -114,16 +196,10 @@
 {% macro get_incremental_replace_changed_sql(arg_dict) %}
     {%- set target_relation = arg_dict['target_relation'] -%}
     {%- set keys = arg_dict['unique_key'] -%}
-    {%- set keys = [keys] if keys is string else keys -%}
-    {%- set log_columns = [] -%}
-    {%- for key in keys -%}
-        {%- do log_columns.append(
-            'reporting_unit_code as admin_unit_code' if key == 'admin_unit_code' else key
-        ) -%}
-    {%- endfor %}
+    {%- set keys = [keys] if keys is string else keys %}
     delete from {{ target_relation }} as existing
     using (
-        {{ changed_since_last_build(log_columns, target_relation.identifier) }}
+        {{ changed_since_last_build(log_columns(keys, renamed=true), target_relation.identifier) }}
         union
         select {{ keys | join(', ') }} from {{ arg_dict['temp_relation'] }}
     ) as changed
@@ -187,13 +263,9 @@
         {{ return('true') }}
     {%- endif -%}
     {%- set keys = [keys] if keys is string else keys -%}
-    {%- set log_columns = [] -%}
-    {%- for key in keys -%}
-        {%- do log_columns.append('reporting_unit_code' if key == 'admin_unit_code' else key) -%}
-    {%- endfor -%}
     {%- set condition -%}
         ({{ keys | join(', ') }}) in (
-            select {{ log_columns | join(', ') }} from {{ log[0].relation_name }}
+            select {{ log_columns(keys) | join(', ') }} from {{ log[0].relation_name }}
             where change_batch > {{ tested_through }}
         )
     {%- endset -%}

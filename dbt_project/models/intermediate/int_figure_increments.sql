@@ -13,27 +13,14 @@
 -- logged since the last build (a new month, a resubmission or late file of an old one) has its
 -- unit's program and year recomputed whole (see macros/incremental.sql).
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace_changed',
+{{ incremental_by_groups(
     unique_key=['reporting_unit_code', 'program_code', 'year'],
-    on_schema_change='fail',
-    indexes=[
-        {'columns': ['reporting_unit_code', 'program_code', 'year']},
-    ],
-    post_hook="{{ record_changes_through('int_figures_deduplicated') }}",
+    built_from='int_figures_deduplicated',
 ) }}
--- depends_on: {{ ref('int_submission_changes') }}
 
 with
 
-{% if is_incremental() %}
-changed as (
-
-    {{ changed_since_last_build(['reporting_unit_code', 'program_code', 'year']) }}
-
-),
-{% endif %}
+{{ changed_cte() }}
 
 periods as (
 
@@ -46,10 +33,10 @@ figures as (
     select figures.*
     from {{ ref('int_figures_deduplicated') }} as figures
     {% if is_incremental() %}
+    -- a figure's year is its period's
     inner join periods
         on figures.period_code = periods.period_code
-    where (figures.reporting_unit_code, figures.program_code, periods.year)
-        in (select * from changed)
+    {{ where_changed(['figures.reporting_unit_code', 'figures.program_code', 'periods.year']) }}
     {% endif %}
 
 ),

@@ -16,35 +16,19 @@
 -- (see int_submission_changes) is recomputed whole and replaces its rows, so a resubmission's
 -- withdrawn figures disappear, and so does a narrative figure whose acceptance was withdrawn.
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace_changed',
+{{ incremental_by_groups(
     unique_key=['reporting_unit_code', 'period_code', 'program_code'],
-    on_schema_change='fail',
-    indexes=[
-        {'columns': ['reporting_unit_code', 'period_code', 'program_code']},
-    ],
-    post_hook="{{ record_changes_through('int_submission_versions') }}",
+    built_from='int_submission_versions',
 ) }}
--- depends_on: {{ ref('int_submission_changes') }}
 
 with
 
-{% if is_incremental() %}
--- incremental: the submissions logged since the last build, recomputed whole
-changed as (
-
-    {{ changed_since_last_build(['reporting_unit_code', 'period_code', 'program_code']) }}
-
-),
-{% endif %}
+{{ changed_cte() }}
 
 submission_versions as (
 
     select * from {{ ref('int_submission_versions') }}
-    {% if is_incremental() %}
-    where (reporting_unit_code, period_code, program_code) in (select * from changed)
-    {% endif %}
+    {{ where_changed() }}
 
 ),
 
@@ -84,9 +68,7 @@ accepted_narrative_figures as (
 
     select * from {{ ref('int_narrative_figures_reviewed') }}
     where review_status = 'accepted'
-    {% if is_incremental() %}
-        and (reporting_unit_code, period_code, program_code) in (select * from changed)
-    {% endif %}
+        {{ where_changed(keyword='and') }}
 
 ),
 

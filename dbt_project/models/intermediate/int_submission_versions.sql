@@ -12,36 +12,22 @@
 -- Incremental: the versions of the submissions a new file touched (see int_submission_changes)
 -- are renumbered, all of them, so a resubmission of an old period makes its new file current.
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace_changed',
+{{ incremental_by_groups(
     unique_key=['reporting_unit_code', 'period_code', 'program_code'],
-    on_schema_change='fail',
-    indexes=[
-        {'columns': ['reporting_unit_code', 'period_code', 'program_code']},
-        {'columns': ['submission_file_id']},
-    ],
-    post_hook="{{ record_changes_through('int_submission_changes') }}",
+    built_from='int_submission_changes',
+    indexes=[{'columns': ['submission_file_id']}],
 ) }}
 
 with
 
-{% if is_incremental() %}
-changed as (
-
-    {{ changed_since_last_build(['reporting_unit_code', 'period_code', 'program_code']) }}
-
-),
-{% endif %}
+{{ changed_cte() }}
 
 -- each file logged with the submissions it carries: the versions, without reading raw again
 changes as (
 
     select * from {{ ref('int_submission_changes') }}
     where source_kind = 'file' and submission_kind = 'figures'
-    {% if is_incremental() %}
-        and (reporting_unit_code, period_code, program_code) in (select * from changed)
-    {% endif %}
+        {{ where_changed(keyword='and') }}
 
 ),
 

@@ -7,35 +7,20 @@
 -- Incremental by submission (unit × period × program): the revisions of the submissions logged
 -- since the last build are recomputed whole (see macros/incremental.sql).
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace_changed',
+{{ incremental_by_groups(
     unique_key=['reporting_unit_code', 'period_code', 'program_code'],
-    on_schema_change='fail',
-    indexes=[
-        {'columns': ['reporting_unit_code', 'period_code', 'program_code']},
-        {'columns': ['current_province_code', 'period_code']},
-    ],
-    post_hook="{{ record_changes_through('int_submission_versions') }}",
+    built_from='int_submission_versions',
+    indexes=[{'columns': ['current_province_code', 'period_code']}],
 ) }}
--- depends_on: {{ ref('int_submission_changes') }}
 
 with
 
-{% if is_incremental() %}
-changed as (
-
-    {{ changed_since_last_build(['reporting_unit_code', 'period_code', 'program_code']) }}
-
-),
-{% endif %}
+{{ changed_cte() }}
 
 versions as (
 
     select * from {{ ref('int_submission_versions') }}
-    {% if is_incremental() %}
-    where (reporting_unit_code, period_code, program_code) in (select * from changed)
-    {% endif %}
+    {{ where_changed() }}
 
 ),
 

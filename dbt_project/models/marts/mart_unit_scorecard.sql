@@ -9,18 +9,11 @@
 -- Incremental by year (see macros/incremental.sql): a year whose figures or targets changed is
 -- recomputed whole, and so is the year after it (its growth).
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace_changed',
+{{ incremental_by_groups(
     unique_key=['year'],
-    on_schema_change='fail',
-    indexes=[
-        {'columns': ['year']},
-        {'columns': ['current_province_code', 'year']},
-    ],
-    post_hook="{{ record_changes_through('mart_unit_year_totals') }}",
+    built_from='mart_unit_year_totals',
+    indexes=[{'columns': ['current_province_code', 'year']}],
 ) }}
--- depends_on: {{ ref('int_submission_changes') }}
 
 with
 
@@ -29,7 +22,7 @@ with
 -- (growth): the years logged since the last build and the years after them are recomputed
 changed_years as (
 
-    select year from ({{ changed_since_last_build(['year']) }}) as changed
+    select year from ({{ changed_since_last_build() }}) as changed
     where year is not null
 
 ),

@@ -4,36 +4,20 @@
 --
 -- Incremental by unit, program and year, like int_figure_increments (see macros/incremental.sql).
 
-{{ config(
-    materialized='incremental',
-    incremental_strategy='replace_changed',
+{{ incremental_by_groups(
     unique_key=['admin_unit_code', 'program_code', 'year'],
-    on_schema_change='fail',
-    indexes=[
-        {'columns': ['admin_unit_code', 'program_code', 'year']},
-        {'columns': ['year']},
-        {'columns': ['current_province_code', 'year']},
-    ],
-    post_hook="{{ record_changes_through('int_figure_increments') }}",
+    built_from='int_figure_increments',
+    indexes=[{'columns': ['year']}, {'columns': ['current_province_code', 'year']}],
 ) }}
--- depends_on: {{ ref('int_submission_changes') }}
 
 with
 
-{% if is_incremental() %}
-changed as (
-
-    {{ changed_since_last_build(['reporting_unit_code', 'program_code', 'year']) }}
-
-),
-{% endif %}
+{{ changed_cte() }}
 
 increments as (
 
     select * from {{ ref('int_figure_increments') }}
-    {% if is_incremental() %}
-    where (reporting_unit_code, program_code, year) in (select * from changed)
-    {% endif %}
+    {{ where_changed() }}
 
 ),
 
