@@ -1,6 +1,7 @@
 # nhandao: two commands on a fresh clone (Python 3.11, make and a C toolchain):
 #   make demo   the whole pipeline on one real province, through the real Airflow DAGs
 #   make test   the whole test suite (a real Postgres, real dbt, real DAG runs)
+#   make docs   the documentation site (docs/, mkdocs-material) into site/, offline
 
 PYTHON ?= python3.11
 UV_VERSION := 0.13.9
@@ -19,7 +20,7 @@ $(UV):
 	$(STATE)/uv/bin/pip install --quiet uv==$(UV_VERSION)
 
 $(BIN)/nhandao: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON)
+	$(UV) sync --frozen --group docs --python $(PYTHON)
 	@touch $@
 
 $(MANIFEST): $(BIN)/nhandao dbt_project/dbt_project.yml $(shell find dbt_project/models dbt_project/macros -type f 2>/dev/null)
@@ -51,5 +52,9 @@ bench-ingest: env
 bench-national: env
 	$(BIN)/python bench/national.py
 
+# the documentation site: docs/*.md by mkdocs.yml into site/ (open site/index.html, no server)
+docs: env
+	$(BIN)/mkdocs build --strict --site-dir site
+
 clean:
-	rm -rf $(VENV) $(STATE) dbt_project/target dbt_project/logs
+	rm -rf $(VENV) $(STATE) dbt_project/target dbt_project/logs site
