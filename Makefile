@@ -52,9 +52,10 @@ bench-ingest: env
 bench-national: env
 	$(BIN)/python bench/national.py
 
-# the documentation site: docs/*.md by mkdocs.yml into site/ (open site/index.html, no server)
+# the documentation site: docs/*.md by mkdocs.yml into site/ (open site/index.html, no server);
+# NO_MKDOCS_2_WARNING quiets material's end-of-life banner (see docs/development.md)
 docs: env
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) $(STATE) dbt_project/target dbt_project/logs site
