@@ -5,7 +5,8 @@ publish task does not run and the marts stay exactly as they were.
 
 The dbt build is incremental: the facts and the heavy intermediate models rebuild only the
 submissions logged since their last build. Trigger with `{"full_refresh": true}` to rebuild
-every model from raw (after a change of reference data in seeds/, or of a model's columns).
+every model from raw (after a change of a model's SQL or columns; changed seeds are picked up
+on their own).
 """
 
 from datetime import datetime
