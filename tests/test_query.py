@@ -81,7 +81,7 @@ def test_the_query_login_sees_every_province(marts, capsys):
         "--csv",
         "select current_province_code, sum(value) from marts.fct_test group by 1 order by 1",
     )
-    assert (code, out) == (0, "current_province_code,sum\n01,4\n48,3\n")
+    assert (code, out) == (0, "current_province_code,sum\r\n01,4\r\n48,3\r\n")
 
 
 def test_comments_and_a_final_semicolon_are_one_statement(marts, capsys):
@@ -92,7 +92,7 @@ def test_comments_and_a_final_semicolon_are_one_statement(marts, capsys):
         "-- figures of Đà Nẵng\nselect sum(value) as total /* ; */ from marts.fct_test"
         " where current_province_code = '48';  -- done\n",
     )
-    assert (code, out) == (0, "total\n3\n")
+    assert (code, out) == (0, "total\r\n3\r\n")
 
 
 ESCAPES = {
@@ -122,7 +122,7 @@ def test_no_statement_writes_or_reads_beyond_marts(marts, capsys, sql):
     assert state(marts) == before
     # and the login is still read-only for the next query
     code, out, _ = run(capsys, "query", "--csv", "show transaction_read_only")
-    assert (code, out) == (0, "transaction_read_only\non\n")
+    assert (code, out) == (0, "transaction_read_only\r\non\r\n")
 
 
 def test_copy_to_program_runs_no_command(marts, capsys):
@@ -144,13 +144,13 @@ def test_a_province_analyst_uses_their_own_login(marts, capsys, monkeypatch):
     try:
         select = "select current_province_code, sum(value) from marts.fct_test group by 1"
         code, out, _ = run(capsys, "query", "--login", login, "--csv", select)
-        assert (code, out) == (0, "current_province_code,sum\n48,3\n")
+        assert (code, out) == (0, "current_province_code,sum\r\n48,3\r\n")
         # the same with the password given the way an analyst would, through libpq's PGPASSWORD
         without_passfile = f"{marts.split('?')[0]}?host={warehouse.split_url(marts).host}"
         monkeypatch.setenv("NHANDAO_WAREHOUSE_URL", without_passfile)
         monkeypatch.setenv("PGPASSWORD", "mat-khau-da-nang")
         code, out, _ = run(capsys, "query", "--login", login, "--csv", select)
-        assert (code, out) == (0, "current_province_code,sum\n48,3\n")
+        assert (code, out) == (0, "current_province_code,sum\r\n48,3\r\n")
         monkeypatch.setenv("PGPASSWORD", "wrong")
         code, _, err = run(capsys, "query", "--login", login, select)
         assert code == 2 and f"cannot log in as {login}" in err
@@ -166,7 +166,7 @@ def test_only_a_plain_analyst_login_runs_queries(marts, capsys):
         access.grant_analyst(admin, login, ["48"])
     marker = "select count(*) as n from marts.dim_test"
     try:
-        assert run(capsys, "query", "--login", login, "--csv", marker)[:2] == (0, "n\n2\n")
+        assert run(capsys, "query", "--login", login, "--csv", marker)[:2] == (0, "n\r\n2\r\n")
         for role in (TRANSFORMER, LOADER):
             code, _, err = run(capsys, "query", "--login", role, marker)
             assert code == 2 and "is not a plain analyst login" in err
@@ -186,8 +186,8 @@ def test_only_a_plain_analyst_login_runs_queries(marts, capsys):
         assert code == 2 and "has BYPASSRLS" in err and "nhandao roles setup" in err
         code, out, _ = run(capsys, "roles", "setup")  # the admin puts both right
         assert code == 0 and f"now read-only by default: {login}" in out
-        assert run(capsys, "query", "--csv", marker)[:2] == (0, "n\n2\n")
-        assert run(capsys, "query", "--login", login, "--csv", marker)[:2] == (0, "n\n2\n")
+        assert run(capsys, "query", "--csv", marker)[:2] == (0, "n\r\n2\r\n")
+        assert run(capsys, "query", "--login", login, "--csv", marker)[:2] == (0, "n\r\n2\r\n")
     finally:
         with psycopg.connect(marts, autocommit=True) as admin:
             admin.execute(f"alter role {QUERY} nobypassrls")
