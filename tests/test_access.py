@@ -491,6 +491,7 @@ def test_the_cli_sets_up_grants_and_shows(warehouse_url, capsys, monkeypatch):
             access.revoke_analyst(admin, name)
 
 
+@pytest.mark.dbt
 def test_the_pipeline_runs_as_its_roles(secured, manifest, tmp_path):
     """The real thing: load as the loader; dbt build, gate and publish as the transformer; read
     as analysts."""

@@ -147,6 +147,7 @@ def test_the_seeds_and_their_readme_are_what_the_script_builds(package):
     assert len(listed) == 30 and ("27691", "25459") in listed
 
 
+@pytest.mark.dbt
 def test_dim_admin_unit_puts_phuong_4_of_tan_an_wholly_into_phuong_long_an(warehouse_url):
     selection = ["--select", "+dim_admin_unit", "--indirect-selection", "cautious"]
     dbt.run(["build", "--quiet", *selection], warehouse_url)

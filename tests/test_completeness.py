@@ -9,6 +9,8 @@ from conftest import rows
 from nhandao import dbt, generate, ingest, reference
 from nhandao.periods import parse_period
 
+pytestmark = pytest.mark.dbt
+
 VIETNAM = timezone(timedelta(hours=7))
 
 

@@ -14,6 +14,8 @@ from nhandao import generate, reference, settings
 from nhandao.demo import run_dag, task_state
 from nhandao.query import district_year_summary, vietnamese_number
 
+pytestmark = pytest.mark.dbt
+
 FACTS = ("fct_aid_value", "fct_blood_units", "fct_households_helped")
 
 

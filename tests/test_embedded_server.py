@@ -13,6 +13,8 @@ import pytest
 from nhandao import access, warehouse
 from nhandao.cli import main
 
+pytestmark = pytest.mark.db
+
 
 @pytest.fixture
 def state_home(tmp_path, monkeypatch):

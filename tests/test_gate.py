@@ -52,6 +52,7 @@ def gated(module_warehouse_url, manifest, tmp_path_factory):
     return module_warehouse_url, gate.run_gate(module_warehouse_url)
 
 
+@pytest.mark.dbt
 def test_warnings_are_recorded_and_do_not_block(gated):
     url, result = gated
     assert result.passed
@@ -67,6 +68,7 @@ def test_warnings_are_recorded_and_do_not_block(gated):
     assert recorded == [(len(result.warnings),)]
 
 
+@pytest.mark.dbt
 def test_the_per_package_rule_finds_the_mistyped_value(gated):
     url, result = gated
     flagged = named_rows(url, suite_query("fct_aid_value", "gift package is worth"))
@@ -75,6 +77,7 @@ def test_the_per_package_rule_finds_the_mistyped_value(gated):
     assert outcome.observed_value == "1"
 
 
+@pytest.mark.dbt
 def test_the_history_rule_finds_the_extra_digit_but_not_the_tet_peak(gated):
     url, result = gated
     flagged = named_rows(
@@ -109,6 +112,7 @@ def outcome_key(o: gate.ExpectationOutcome) -> tuple:
     )
 
 
+@pytest.mark.dbt
 def test_a_slice_judged_before_is_taken_over_until_its_rows_or_suite_change(gated, tmp_path):
     url, first = gated
     assert first.slices and first.reused == 0
@@ -170,6 +174,7 @@ def test_a_slice_judged_before_is_taken_over_until_its_rows_or_suite_change(gate
     assert {suite for suite, *_, run in fourth.slices if run is None} == {"marts.fct_aid_value"}
 
 
+@pytest.mark.dbt
 def test_validations_shared_between_processes_judge_as_one_process_does(gated, monkeypatch):
     url, _ = gated
     monkeypatch.setattr(gate, "WORKER_START_ROWS", 0)  # share even this small warehouse

@@ -14,6 +14,8 @@ from conftest import rows
 
 from nhandao import dbt, ingest
 
+pytestmark = pytest.mark.dbt
+
 REPORT = Path(__file__).parent / "data" / "hai_chau_2019.csv"
 
 

@@ -25,6 +25,8 @@ from conftest import rows
 
 from nhandao import dbt, generate, ingest, review
 
+pytestmark = pytest.mark.dbt
+
 PROVINCES = ("48",)  # Đà Nẵng before the reform; the new Đà Nẵng (with Quảng Nam) after it
 YEAR = 2025
 SEED = 7

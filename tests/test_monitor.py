@@ -10,6 +10,8 @@ from conftest import rows
 
 from nhandao import generate, ingest, pipeline, settings
 
+pytestmark = pytest.mark.dbt
+
 
 class Sink(BaseHTTPRequestHandler):
     received: list[dict] = []

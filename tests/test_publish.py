@@ -13,6 +13,8 @@ from conftest import rows
 from nhandao import access, dbt, gate, generate, ingest, publish
 from nhandao.cli import main
 
+pytestmark = pytest.mark.dbt
+
 HEADER = ",".join(generate.COLUMNS)
 # Đà Nẵng (48) and Hậu Giang (93), one year each: two provinces, small enough to build quickly.
 # Slices are today's provinces: Hậu Giang's figures belong to Cần Thơ (92) since July 2025.

@@ -100,6 +100,7 @@ def first_version(module_warehouse_url, manifest, tmp_path_factory):
     return module_warehouse_url, folder
 
 
+@pytest.mark.dbt
 def test_a_resubmission_with_a_rejected_row_withdraws_nothing(first_version, capsys):
     url, folder = first_version
     assert published(url) == {
@@ -179,6 +180,7 @@ def test_a_resubmission_with_a_rejected_row_withdraws_nothing(first_version, cap
     ) in status
 
 
+@pytest.mark.dbt
 def test_a_resubmission_that_loads_whole_withdraws_what_it_leaves_out(first_version, capsys):
     url, folder = first_version
     capsys.readouterr()
@@ -217,6 +219,7 @@ def test_a_resubmission_that_loads_whole_withdraws_what_it_leaves_out(first_vers
     )
 
 
+@pytest.mark.dbt
 def test_the_incremental_build_equals_a_full_refresh(first_version):
     """The builds above were incremental; rebuilt from raw, the same rows come out."""
     url, _ = first_version

@@ -97,6 +97,7 @@ def landed(module_warehouse_url):
     return module_warehouse_url, folder, results
 
 
+@pytest.mark.dbt
 def test_narrative_files_load_as_figures_to_review(landed):
     url, folder, results = landed
     ids = file_ids(url)
@@ -139,6 +140,7 @@ def test_narrative_files_load_as_figures_to_review(landed):
         assert {f.status for f in review.list_figures(conn, status="all")} == {"needs_review"}
 
 
+@pytest.mark.dbt
 def test_review_model_lists_them_and_the_facts_do_not_count_them(landed):
     url, _, _ = landed
     ids = file_ids(url)
@@ -164,6 +166,7 @@ def test_review_model_lists_them_and_the_facts_do_not_count_them(landed):
     ]
 
 
+@pytest.mark.dbt
 def test_only_accepted_figures_reach_the_facts(landed, capsys):
     url, _, _ = landed
     ids = file_ids(url)

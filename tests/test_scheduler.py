@@ -33,8 +33,13 @@ from nhandao.airflow_services import (
     sqlalchemy_url,
 )
 
+pytestmark = [pytest.mark.dbt, pytest.mark.airflow, pytest.mark.slow]
+
 INGEST, BUILD = "ingest_submissions", "build_warehouse"
-BUDGET_SECONDS = 8 * 60  # the whole test, from `airflow db migrate` to the last assertion
+# How long the whole test (from `airflow db migrate` to the last assertion) may wait before it
+# gives up. It checks outcomes, never speed: the run takes 4-6 minutes on 2 idle cores, so the
+# budget leaves room for a machine busy with other work (`make bench-*` measures speed).
+BUDGET_SECONDS = 25 * 60
 # third-party libraries only: a preloaded project module would hide later edits from the tasks
 PRELOAD = (
     "airflow.sdk.execution_time.task_runner",

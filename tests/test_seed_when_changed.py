@@ -9,9 +9,12 @@ stale marker (as after an edit of the CSV) reloads it, and so does `--full-refre
 from __future__ import annotations
 
 import psycopg
+import pytest
 from conftest import rows
 
 from nhandao import dbt
+
+pytestmark = pytest.mark.dbt
 
 SEEDS = ["seed", "--select", "indicators programs", "--quiet"]
 
