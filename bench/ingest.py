@@ -10,7 +10,7 @@ In one run, on the same machine and the same Postgres server, this script
    database is never written to; the database is dropped at the end;
 3. measures the wall time and rows/s of (a), (b) and (c) in turns, three rounds (`--repeat`),
    reporting the median of each (and (a') once, before them):
-   (a) nhandao's loader, `nhandao.ingest.ingest_paths` (one transaction; the clean file takes
+   (a) nhandao's loader, `nhandao.ingest.load.ingest_paths` (one transaction; the clean file takes
        the bulk path: Arrow reads and checks it, one COPY into raw.submission_rows), and beside
        it (a') the same loader with the bulk path off (COPY into a temp table, set-wise SQL),
    (b) a bare `COPY ... from stdin (format csv)` of the same file into an UNLOGGED table of
@@ -51,9 +51,10 @@ from urllib.parse import quote
 
 import psycopg
 
-from nhandao import bulk_csv, ingest, reference, settings, warehouse
-from nhandao.generate import COLUMNS
+from nhandao import reference, settings, warehouse
+from nhandao.ingest import bulk_csv, load
 from nhandao.periods import month_code
+from nhandao.sample.generate import COLUMNS
 
 BENCH_DIR = Path(__file__).resolve().parent
 RESULTS = BENCH_DIR / "results.json"
@@ -231,18 +232,18 @@ class _Fallbacks(logging.Handler):
 def measure_ingest(path: Path, url: str, rows: int, bulk: bool = True) -> float:
     """nhandao's loader on the file; with bulk=False, the set-wise SQL path alone."""
     fallbacks = _Fallbacks()
-    logger = logging.getLogger("nhandao.ingest")
+    logger = logging.getLogger("nhandao.ingest.load")
     logger.addHandler(fallbacks)
     logger.setLevel(logging.INFO)
-    try_bulk = ingest._try_bulk
+    try_bulk = load._try_bulk
     if not bulk:
-        ingest._try_bulk = lambda conn, path, print_: None
+        load._try_bulk = lambda conn, path, print_: None
     try:
         started = time.perf_counter()
-        results = ingest.ingest_paths([path], url)
+        results = load.ingest_paths([path], url)
         seconds = time.perf_counter() - started
     finally:
-        ingest._try_bulk = try_bulk
+        load._try_bulk = try_bulk
         logger.removeHandler(fallbacks)
     result = results[0]
     if result.status != "loaded" or result.rows_loaded != rows or result.rows_rejected:
@@ -362,7 +363,7 @@ def summary(report: dict) -> str:
         f" Postgres {report['machine']['postgres']})",
         "",
         f"  {'method':<42} {'rows':>10} {'seconds':>9} {'rows/s':>11}",
-        f"  {'(a) nhandao ingest.ingest_paths':<42} {rows:>10,} {s['ingest']:>9.2f}"
+        f"  {'(a) nhandao load.ingest_paths':<42} {rows:>10,} {s['ingest']:>9.2f}"
         f" {report['rows_per_s']:>11,.0f}",
         f"  {SQL_PATH_LABEL:<42} {rows:>10,} {s['ingest_sql_path']:>9.2f}"
         f" {report['sql_path_rows_per_s']:>11,.0f}",

@@ -3,17 +3,17 @@ then one district's single file, each timed by stage.
 
 In one run, on the same machine and the same Postgres server, this script
 
-1. writes the national sample (`nhandao.generate.national_run`, default 2019-2026: every unit of
-   each month's map, monthly, year-to-date, campaign and target files, late files and `_v2`
-   resubmissions) into a temporary folder (timed, not part of the build);
+1. writes the national sample (`nhandao.sample.generate.national_run`, default 2019-2026:
+   every unit of each month's map, monthly, year-to-date, campaign and target files, late files
+   and `_v2` resubmissions) into a temporary folder (timed, not part of the build);
 2. splits the files by when they were sent (their modification time): everything sent before
    the first day of the current month is the history; what was sent since is the new month (last
    month's reports, with the late ones and corrections that came with them);
 3. creates a throwaway database `nhandao_national_<hex>` on the warehouse server (the one
    NHANDAO_WAREHOUSE_URL names, or the embedded one), bootstraps it, and drops it at the end;
 4. runs, with the pipeline's own functions (the ones the DAG tasks call), timing each stage:
-   (a) the full build of the history: ingest (`ingest.ingest_paths`, in the order sent), `dbt
-       build`, the quality gate (`gate.run_gate`, every province's slice) and publish;
+   (a) the full build of the history: ingest (`load.ingest_paths`, in the order sent), `dbt
+       build`, the quality gate (`validate.run_gate`, every province's slice) and publish;
    (b) the new month: the same four stages, dbt incremental; beside its gate (in
        `settings.gate_workers()` processes) the same gate in one process, not counted;
    (c) one district's single file: a corrected resubmission of one report of the new month,
@@ -53,7 +53,7 @@ import psycopg
 BENCH_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH_DIR))
 
-# bench/ingest.py's helpers (the module is `ingest`; the name `ingest` below is nhandao.ingest)
+# bench/ingest.py's helpers (the module is `ingest`; the name `ingest` below is nhandao.ingest.load)
 
 from ingest import (  # noqa: E402
     RESULTS,
@@ -65,8 +65,12 @@ from ingest import (  # noqa: E402
     write_report,
 )
 
-from nhandao import bulk_csv, dbt, gate, generate, ingest, publish, settings, warehouse  # noqa: E402
-from nhandao.generate import COLUMNS  # noqa: E402
+from nhandao import dbt, settings, warehouse  # noqa: E402
+from nhandao.gate import validate  # noqa: E402
+from nhandao.ingest import bulk_csv, load  # noqa: E402
+from nhandao.publish import release  # noqa: E402
+from nhandao.sample import generate  # noqa: E402
+from nhandao.sample.generate import COLUMNS  # noqa: E402
 
 YEARS = "2019-2026"
 SEED = 1
@@ -230,7 +234,7 @@ def run_build(
         print(f"    {build.seconds[label]:.1f} s", flush=True)
         return result
 
-    results = stage("ingest", lambda: ingest.ingest_paths(paths, url))
+    results = stage("ingest", lambda: load.ingest_paths(paths, url))
     build.statuses = dict(Counter(r.status for r in results))
     build.rows_loaded = sum(r.rows_loaded for r in results)
     build.rows_rejected = sum(r.rows_rejected for r in results)
@@ -241,14 +245,14 @@ def run_build(
         build.gate_workers = settings.gate_workers()
     result = stage(
         "gate",
-        lambda: gate.enforce(
-            gate.run_gate(url, context_dir=context_dir, workers=build.gate_workers)
+        lambda: validate.enforce(
+            validate.run_gate(url, context_dir=context_dir, workers=build.gate_workers)
         ),
     )
 
-    def publish_all() -> publish.Publication:
+    def publish_all() -> release.Publication:
         with psycopg.connect(url) as conn:
-            return publish.publish(conn, dbt.published_slices(), result.gate_run_id)
+            return release.publish(conn, dbt.published_slices(), result.gate_run_id)
 
     published = stage("publish", publish_all)
     build.provinces_published = len(published.provinces_published)
@@ -269,7 +273,7 @@ def gate_in_one_process(url: str, context_dir: Path) -> float:
     """Seconds the gate takes in one process; its judgements are then forgotten."""
     print("  · gate in one process (for comparison; not counted)", flush=True)
     started = time.perf_counter()
-    result = gate.run_gate(url, context_dir=context_dir, workers=1)
+    result = validate.run_gate(url, context_dir=context_dir, workers=1)
     seconds = time.perf_counter() - started
     with psycopg.connect(url) as conn:
         conn.execute(

@@ -11,13 +11,12 @@ on their own).
 
 from datetime import datetime
 
-from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk import Param, dag, task
 from cosmos import DbtTaskGroup
 
-from nhandao import alerts, orchestration, pipeline
-
-RAW_SUBMISSIONS = Asset(name="raw_submissions", uri=pipeline.RAW_SUBMISSIONS_URI)
-PUBLISHED_MARTS = Asset(name="published_marts", uri=pipeline.PUBLISHED_MARTS_URI)
+from nhandao import orchestration, pipeline
+from nhandao.assets import PUBLISHED_MARTS, RAW_SUBMISSIONS
+from nhandao.monitor import alerts
 
 
 @dag(

@@ -2,12 +2,12 @@
 
 from datetime import datetime
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 from airflow.sdk.exceptions import AirflowSkipException
 
-from nhandao import alerts, pipeline
-
-RAW_SUBMISSIONS = Asset(name="raw_submissions", uri=pipeline.RAW_SUBMISSIONS_URI)
+from nhandao import pipeline
+from nhandao.assets import RAW_SUBMISSIONS
+from nhandao.monitor import alerts
 
 
 @dag(

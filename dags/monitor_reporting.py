@@ -7,19 +7,20 @@ Runs every morning (07:00, Vietnam time) and after each publication (the publish
 
 from datetime import datetime
 
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import dag, task
 from airflow.timetables.assets import AssetOrTimeSchedule
 from airflow.timetables.trigger import CronTriggerTimetable
 
-from nhandao import alerts, pipeline
-
-PUBLISHED_MARTS = Asset(name="published_marts", uri=pipeline.PUBLISHED_MARTS_URI)
+from nhandao import pipeline
+from nhandao.assets import PUBLISHED_MARTS
+from nhandao.monitor import alerts
+from nhandao.submission_format import VIETNAM
 
 
 @dag(
     dag_id="monitor_reporting",
     schedule=AssetOrTimeSchedule(
-        timetable=CronTriggerTimetable("0 7 * * *", timezone="Asia/Ho_Chi_Minh"),
+        timetable=CronTriggerTimetable("0 7 * * *", timezone=VIETNAM.key),
         assets=[PUBLISHED_MARTS],
     ),
     start_date=datetime(2025, 1, 1),

@@ -26,7 +26,8 @@ for key in ("NHANDAO_HOME", "NHANDAO_LANDING", "AIRFLOW_HOME", "AIRFLOW__CORE__D
     os.environ.pop(key, None)
 os.environ["NHANDAO_HOME"] = str(SESSION_HOME)
 
-from nhandao import access, dbt, settings, warehouse  # noqa: E402
+from nhandao import dbt, settings, warehouse  # noqa: E402
+from nhandao.access import roles  # noqa: E402
 
 settings.apply_airflow_environment()
 
@@ -112,7 +113,7 @@ def fresh_database(server_url: str, monkeypatch: pytest.MonkeyPatch, landing: Pa
     monkeypatch.setenv("NHANDAO_LANDING", str(landing))
     with warehouse.connect(url) as conn:
         warehouse.bootstrap(conn)
-        access.ensure_roles(conn)  # the pipeline runs as nhandao_loader / nhandao_transformer
+        roles.ensure_roles(conn)  # the pipeline runs as nhandao_loader / nhandao_transformer
     yield url
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(f"drop database if exists {name} with (force)")
@@ -149,7 +150,7 @@ def manifest():
 @pytest.fixture
 def dags(warehouse_url, airflow_db, manifest):
     """The project's DAGs, parsed after NHANDAO_WAREHOUSE_URL points at the test database."""
-    from nhandao.demo import load_dags
+    from nhandao.sample.demo import load_dags
 
     return load_dags()
 

@@ -12,9 +12,13 @@ import pytest
 from conftest import rows
 from psycopg import errors
 
-from nhandao import access, dbt, gate, ingest, publish, warehouse
-from nhandao.access import ANALYST, LOADER, QUERY, TRANSFORMER
+from nhandao import dbt, logins, warehouse
+from nhandao.access import roles
+from nhandao.access.roles import ANALYST, LOADER, QUERY, TRANSFORMER
 from nhandao.cli import main
+from nhandao.gate import validate
+from nhandao.ingest import load
+from nhandao.publish import release
 
 REPORT = Path(__file__).parent / "data" / "hai_chau_2019.csv"
 BUILT_SCHEMAS = ("staging", "intermediate", "audit", "marts")
@@ -23,7 +27,7 @@ BUILT_SCHEMAS = ("staging", "intermediate", "audit", "marts")
 def login(url: str, role: str) -> psycopg.Connection:
     """Log in as `role`. Analysts are read-only by default: lifted here, as any login may lift
     it, so that what is checked is their rights."""
-    conn = psycopg.connect(access.role_url(url, role), autocommit=True)
+    conn = psycopg.connect(logins.role_url(url, role), autocommit=True)
     conn.execute("set default_transaction_read_only = off")
     return conn
 
@@ -59,7 +63,7 @@ def publish_like(conn: psycopg.Connection, table: str, rows_: list[tuple[str, st
         )
         with conn.cursor() as cur:
             cur.executemany(f"insert into marts.{table} values (%s, %s, %s)", rows_)
-        access.secure_marts(conn)
+        roles.secure_marts(conn)
 
 
 FIGURES = [("a", "48", 1), ("b", "48", 2), ("c", "01", 4)]
@@ -68,30 +72,30 @@ FIGURES = [("a", "48", 1), ("b", "48", 2), ("c", "01", 4)]
 @pytest.fixture
 def secured(warehouse_url):
     with psycopg.connect(warehouse_url, autocommit=True) as admin:
-        access.ensure_roles(admin)
+        roles.ensure_roles(admin)
     with login(warehouse_url, TRANSFORMER) as conn:
         publish_like(conn, "fct_test", FIGURES)
         conn.execute("create table marts.dim_test (province_code text)")
         conn.execute("insert into marts.dim_test values ('48'), ('01')")
     scoped, unscoped = unique_login("danang"), unique_login("all")
     with psycopg.connect(warehouse_url, autocommit=True) as admin:
-        access.grant_analyst(admin, scoped, ["48"])
-        access.grant_analyst(admin, unscoped, None)
+        roles.grant_analyst(admin, scoped, ["48"])
+        roles.grant_analyst(admin, unscoped, None)
     yield Warehouse(warehouse_url, scoped, unscoped)
     with psycopg.connect(warehouse_url, autocommit=True) as admin:
         for name in (scoped, unscoped):
-            access.revoke_analyst(admin, name)
+            roles.revoke_analyst(admin, name)
 
 
 def test_role_url_changes_only_the_user():
     url = "postgresql://postgres:secret@db.example:5433/nhandao?sslmode=require"
     assert (
-        access.role_url(url, "nhandao_loader", "p@ss/wörd")
+        logins.role_url(url, "nhandao_loader", "p@ss/wörd")
         == "postgresql://nhandao_loader:p%40ss%2Fw%C3%B6rd@db.example:5433/nhandao?sslmode=require"
     )
     socket = "postgresql://postgres:@/nhandao?host=/tmp/pg%20data&user=postgres"
-    assert access.role_url(socket, "a1") == "postgresql://a1@/nhandao?host=/tmp/pg%20data"
-    assert warehouse.split_url(access.role_url(socket, "a1")).host == "/tmp/pg data"
+    assert logins.role_url(socket, "a1") == "postgresql://a1@/nhandao?host=/tmp/pg%20data"
+    assert warehouse.split_url(logins.role_url(socket, "a1")).host == "/tmp/pg data"
 
 
 def test_role_url_reads_the_runtime_roles_passwords(monkeypatch):
@@ -99,13 +103,13 @@ def test_role_url_reads_the_runtime_roles_passwords(monkeypatch):
     monkeypatch.setenv("NHANDAO_QUERY_PASSWORD", "q")
     monkeypatch.delenv("NHANDAO_LOADER_PASSWORD", raising=False)
     url = "postgresql://admin:x@h/db?user=admin"
-    assert access.role_url(url, TRANSFORMER) == "postgresql://nhandao_transformer:t0p@h/db"
-    assert access.role_url(url, LOADER) == "postgresql://nhandao_loader@h/db"
-    assert access.role_url(url, QUERY) == "postgresql://nhandao_query:q@h/db"
+    assert logins.role_url(url, TRANSFORMER) == "postgresql://nhandao_transformer:t0p@h/db"
+    assert logins.role_url(url, LOADER) == "postgresql://nhandao_loader@h/db"
+    assert logins.role_url(url, QUERY) == "postgresql://nhandao_query:q@h/db"
     # the URL's own user keeps the URL's password; any other gets none from it
     analyst = "postgresql://analyst_danang:s%40cret@h/db"
-    assert access.role_url(analyst, "analyst_danang") == analyst
-    assert access.role_url(analyst, "analyst_hue") == "postgresql://analyst_hue@h/db"
+    assert logins.role_url(analyst, "analyst_danang") == analyst
+    assert logins.role_url(analyst, "analyst_hue") == "postgresql://analyst_hue@h/db"
 
 
 def test_no_runtime_role_can_widen_its_rights(secured):
@@ -147,7 +151,7 @@ def test_no_runtime_role_can_widen_its_rights(secured):
 def test_the_loader_appends_to_raw_and_touches_nothing_else(secured, tmp_path):
     report = tmp_path / REPORT.name
     report.write_bytes(REPORT.read_bytes())
-    [result] = ingest.ingest_paths([report], access.role_url(secured.url, LOADER))
+    [result] = load.ingest_paths([report], logins.role_url(secured.url, LOADER))
     assert (result.status, result.rows_loaded) == ("loaded", 14)
     assert rows(secured.url, "select count(*) from raw.submission_rows") == [(14,)]
     with login(secured.url, LOADER) as conn:
@@ -243,7 +247,7 @@ def test_a_scoped_analyst_sees_only_their_province(secured):
         assert conn.execute("select count(*) from marts.fct_test").fetchone() == (2,)
     # the admin narrows or widens a scope; the next query follows it
     with psycopg.connect(secured.url, autocommit=True) as admin:
-        access.grant_analyst(admin, secured.scoped, ["01", "48"])
+        roles.grant_analyst(admin, secured.scoped, ["01", "48"])
     assert visible(secured.scoped) == [("01", 4), ("48", 3)]
 
 
@@ -276,7 +280,7 @@ def test_secure_marts_run_by_the_owner_protects_and_is_idempotent(secured):
         with login(secured.url, secured.scoped) as analyst:
             assert analyst.execute("select sum(value) from marts.fct_test").fetchone() == (3,)
     with psycopg.connect(secured.url, autocommit=True) as admin:
-        admin.execute(f"alter event trigger {access.PROTECT_TRIGGER} disable")
+        admin.execute(f"alter event trigger {roles.PROTECT_TRIGGER} disable")
         try:
             with login(secured.url, TRANSFORMER) as conn:
                 unprotect(conn, "fct_test")
@@ -284,11 +288,11 @@ def test_secure_marts_run_by_the_owner_protects_and_is_idempotent(secured):
                 with login(secured.url, secured.scoped) as analyst:
                     denied(analyst, "select * from marts.fct_test")
                 with conn.transaction():
-                    assert access.secure_marts(conn) == ["marts.fct_test"]
-                assert access.secure_marts(conn) == []
-                assert access.secure_marts(conn) == []
+                    assert roles.secure_marts(conn) == ["marts.fct_test"]
+                assert roles.secure_marts(conn) == []
+                assert roles.secure_marts(conn) == []
         finally:
-            admin.execute(f"alter event trigger {access.PROTECT_TRIGGER} enable")
+            admin.execute(f"alter event trigger {roles.PROTECT_TRIGGER} enable")
     with login(secured.url, secured.scoped) as conn:
         assert conn.execute("select sum(value) from marts.fct_test").fetchone() == (3,)
     assert rows(
@@ -329,8 +333,8 @@ def test_ensure_roles_is_idempotent_and_safe_in_parallel(secured, server_url):
     def setup(url: str) -> None:
         try:
             with psycopg.connect(url, autocommit=True) as conn:
-                access.ensure_roles(conn)
-                access.grant_analyst(conn, racer, ["48"])
+                roles.ensure_roles(conn)
+                roles.grant_analyst(conn, racer, ["48"])
         except Exception as exc:  # noqa: BLE001 - collected and asserted below
             failures.append(exc)
 
@@ -357,7 +361,7 @@ def test_ensure_roles_is_idempotent_and_safe_in_parallel(secured, server_url):
     finally:
         for url in (other_url, secured.url):
             with psycopg.connect(url, autocommit=True) as admin:
-                access.revoke_analyst(admin, racer)
+                roles.revoke_analyst(admin, racer)
         with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(f"drop database if exists {other} with (force)")
     assert rows(secured.url, "select count(*) from pg_roles where rolname = %s", (racer,)) == [(0,)]
@@ -376,9 +380,9 @@ def test_setup_hands_an_existing_warehouse_to_the_transformer(warehouse_url):
             "create table marts.fct_old as select * from (values ('48', 1), ('01', 2))"
             " as figures (current_province_code, value)"
         )
-        done = access.ensure_roles(admin)
+        done = roles.ensure_roles(admin)
         scoped = unique_login("old")
-        access.grant_analyst(admin, scoped, ["48"])
+        roles.grant_analyst(admin, scoped, ["48"])
     try:
         assert any("reference.programs" in line and "marts.fct_old" in line for line in done)
         assert rows(
@@ -394,7 +398,7 @@ def test_setup_hands_an_existing_warehouse_to_the_transformer(warehouse_url):
             conn.execute("drop view staging.stg_old")
     finally:
         with psycopg.connect(warehouse_url, autocommit=True) as admin:
-            access.revoke_analyst(admin, scoped)
+            roles.revoke_analyst(admin, scoped)
 
 
 def test_grant_analyst_refuses_what_it_should(secured):
@@ -407,14 +411,14 @@ def test_grant_analyst_refuses_what_it_should(secured):
             ("postgres", ["48"]),
             ("Robert'); drop table", None),
         ]:
-            with pytest.raises(access.AccessError):
-                access.grant_analyst(admin, name, provinces)
-        with pytest.raises(access.AccessError):
-            access.revoke_analyst(admin, "postgres")
-        with pytest.raises(access.AccessError):
-            access.revoke_analyst(admin, TRANSFORMER)
-        with pytest.raises(access.AccessError):
-            access.revoke_analyst(admin, QUERY)
+            with pytest.raises(roles.AccessError):
+                roles.grant_analyst(admin, name, provinces)
+        with pytest.raises(roles.AccessError):
+            roles.revoke_analyst(admin, "postgres")
+        with pytest.raises(roles.AccessError):
+            roles.revoke_analyst(admin, TRANSFORMER)
+        with pytest.raises(roles.AccessError):
+            roles.revoke_analyst(admin, QUERY)
     assert rows(secured.url, "select rolsuper from pg_roles where rolname = 'postgres'") == [
         (True,)
     ]
@@ -423,14 +427,14 @@ def test_grant_analyst_refuses_what_it_should(secured):
 def test_a_password_is_stored_hashed(secured):
     name = unique_login("pw")
     with psycopg.connect(secured.url, autocommit=True) as admin:
-        access.grant_analyst(admin, name, ["48"], password="mật-khẩu-1")
+        roles.grant_analyst(admin, name, ["48"], password="mật-khẩu-1")
         try:
-            access.grant_analyst(admin, name, ["48"], password="hunter2-long")
+            roles.grant_analyst(admin, name, ["48"], password="hunter2-long")
             [(secret,)] = admin.execute(
                 "select rolpassword from pg_authid where rolname = %s", (name,)
             ).fetchall()
         finally:
-            access.revoke_analyst(admin, name)
+            roles.revoke_analyst(admin, name)
     assert secret.startswith("SCRAM-SHA-256$4096:")
     # the server kept our secret as it is: it verifies the password, it is not a hash of a hash
     import base64
@@ -485,10 +489,10 @@ def test_the_cli_sets_up_grants_and_shows(warehouse_url, capsys, monkeypatch):
         assert line.split()[1:] == ["yes", "no", "48"]
         [line] = [line for line in out.splitlines() if line.split()[:2] == [LOADER, "raw"]]
         assert "select, insert on" in line and "update" not in line
-        assert f"{access.PROTECT_TRIGGER} (protects new marts tables): enabled" in out
+        assert f"{roles.PROTECT_TRIGGER} (protects new marts tables): enabled" in out
     finally:
         with psycopg.connect(warehouse_url, autocommit=True) as admin:
-            access.revoke_analyst(admin, name)
+            roles.revoke_analyst(admin, name)
 
 
 @pytest.mark.dbt
@@ -497,16 +501,16 @@ def test_the_pipeline_runs_as_its_roles(secured, manifest, tmp_path):
     as analysts."""
     report = tmp_path / REPORT.name
     report.write_bytes(REPORT.read_bytes())
-    [result] = ingest.ingest_paths([report], access.role_url(secured.url, LOADER))
+    [result] = load.ingest_paths([report], logins.role_url(secured.url, LOADER))
     assert result.status == "loaded"
-    transformer_url = access.role_url(secured.url, TRANSFORMER)
+    transformer_url = logins.role_url(secured.url, TRANSFORMER)
     started = time.monotonic()
     dbt.run(["build", "--quiet"], transformer_url)  # the password from the URL's passfile
     built = time.monotonic()
     # the gate as on a server of one's own: the password in the URL, which GX never stores
     password = warehouse.read_credentials().get(TRANSFORMER) if secured.url_has_passfile else None
-    gate_url = access.role_url(secured.url.split("&passfile=")[0], TRANSFORMER, password)
-    checked = gate.run_gate(gate_url, context_dir=tmp_path / "gx")
+    gate_url = logins.role_url(secured.url.split("&passfile=")[0], TRANSFORMER, password)
+    checked = validate.run_gate(gate_url, context_dir=tmp_path / "gx")
     gated = time.monotonic()
     if password:
         stored = [
@@ -516,7 +520,7 @@ def test_the_pipeline_runs_as_its_roles(secured, manifest, tmp_path):
         assert any("${NHANDAO_GATE_PASSWORD_" in text for text in stored)
     print(f"as {TRANSFORMER}: dbt build {built - started:.0f} s, gate {gated - built:.0f} s")
     with psycopg.connect(transformer_url) as conn:
-        published = publish.publish(conn, dbt.published_slices(), checked.gate_run_id)
+        published = release.publish(conn, dbt.published_slices(), checked.gate_run_id)
     assert published.provinces_published == ["48"]
     assert published.row_counts["fct_blood_units"] > 0
     owners = rows(
@@ -534,29 +538,29 @@ def test_the_pipeline_runs_as_its_roles(secured, manifest, tmp_path):
     # an analyst of another province sees the published dimensions but none of these figures
     other = unique_login("hanoi")
     with psycopg.connect(secured.url, autocommit=True) as admin:
-        access.grant_analyst(admin, other, ["01"])
+        roles.grant_analyst(admin, other, ["01"])
     try:
         with login(secured.url, other) as conn:
             assert conn.execute("select count(*) from marts.fct_blood_units").fetchone() == (0,)
             assert conn.execute("select count(*) from marts.dim_admin_unit").fetchone()[0] > 0
     finally:
         with psycopg.connect(secured.url, autocommit=True) as admin:
-            access.revoke_analyst(admin, other)
+            roles.revoke_analyst(admin, other)
 
 
 def test_great_expectations_never_keeps_a_password(warehouse_url, tmp_path):
     """A password in the gate's URL (a server of one's own) is a ${VAR} in GX's configuration,
     and one an earlier nhandao wrote there is replaced by its variable."""
     password = warehouse.read_credentials().get(TRANSFORMER) or "a-password-trust-ignores"
-    url = access.role_url(warehouse_url.split("&passfile=")[0], TRANSFORMER, password)
-    context = gate._context(tmp_path)
+    url = logins.role_url(warehouse_url.split("&passfile=")[0], TRANSFORMER, password)
+    context = validate._context(tmp_path)
     context.data_sources.add_postgres(
-        name="warehouse_old", connection_string=gate.sqlalchemy_url(url)
+        name="warehouse_old", connection_string=validate.sqlalchemy_url(url)
     )
     config = tmp_path / "gx" / "great_expectations.yml"
     assert password in config.read_text()
 
-    datasource = gate._datasource(context, url)
+    datasource = validate._datasource(context, url)
     assert password not in config.read_text()
     assert config.read_text().count("${NHANDAO_GATE_PASSWORD_") == 2
     for source in (datasource, context.data_sources.get("warehouse_old")):

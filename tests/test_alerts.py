@@ -18,8 +18,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from conftest import rows
 
-from nhandao import alerts
-from nhandao.gate import ExpectationOutcome, GateResult
+from nhandao.gate.validate import ExpectationOutcome, GateResult
+from nhandao.monitor import alerts
 
 DA_NANG = "Thành phố Đà Nẵng"
 BLOOD_RULE = (

@@ -1,4 +1,4 @@
-"""The bulk path for clean CSVs (nhandao.bulk_csv) against a real Postgres: it stores exactly
+"""The bulk path for clean CSVs (nhandao.ingest.bulk_csv) against a real Postgres: it stores exactly
 what the set-wise SQL path stores, and anything not clean goes to the SQL path with nothing of
 the bulk attempt left behind."""
 
@@ -10,9 +10,11 @@ import pytest
 from conftest import rows
 from test_ingest import cp1258
 
-from nhandao import bulk_csv, generate, ingest
+from nhandao import submission_format
+from nhandao.ingest import bulk_csv, files, load
+from nhandao.sample import generate
 
-HEADER = ",".join(generate.COLUMNS)
+HEADER = ",".join(submission_format.COLUMNS)
 FALLBACK = "the set-wise path reads this file"
 STORED = (
     "record_number, row_number, sheet_name, source_column, reporting_unit_code,"
@@ -39,10 +41,10 @@ def clean_files(folder: Path) -> list[Path]:
     """Generated district-months, plus the same shapes with a byte-order mark, quoted values
     (a note with a comma and a line break), padded cells and empty qualifiers and programs."""
     folder.mkdir()
-    files = [district_month(folder, "492", 2024, m) for m in (1, 5, 9)]
-    files.append(district_month(folder, "490", 2023, 2))
+    paths = [district_month(folder, "492", 2024, m) for m in (1, 5, 9)]
+    paths.append(district_month(folder, "490", 2023, 2))
     bom = folder / "bom.csv"
-    bom.write_bytes(b"\xef\xbb\xbf" + files[0].read_bytes().replace(b"2024M01", b"2024M02"))
+    bom.write_bytes(b"\xef\xbb\xbf" + paths[0].read_bytes().replace(b"2024M01", b"2024M02"))
     quoted = folder / "quoted.csv"
     quoted.write_text(
         f"{HEADER}\n"
@@ -53,7 +55,7 @@ def clean_files(folder: Path) -> list[Path]:
         " general ,   \n",
         encoding="utf-8",
     )
-    return [*files, bom, quoted]
+    return [*paths, bom, quoted]
 
 
 def stored(url: str) -> tuple[list, list]:
@@ -79,15 +81,15 @@ def fallbacks(caplog) -> list[str]:
 
 def test_bulk_path_stores_what_the_sql_path_stores(warehouse_url, tmp_path, caplog, monkeypatch):
     files = clean_files(tmp_path / "clean")
-    caplog.set_level(logging.INFO, logger="nhandao.ingest")
-    bulk = ingest.ingest_paths(files, warehouse_url)
+    caplog.set_level(logging.INFO, logger="nhandao.ingest.load")
+    bulk = load.ingest_paths(files, warehouse_url)
     assert [r.status for r in bulk] == ["loaded"] * len(files)
     assert fallbacks(caplog) == []  # every one of them went the bulk way
     by_bulk = stored(warehouse_url)
 
     empty_raw(warehouse_url)
-    monkeypatch.setattr(ingest, "_try_bulk", lambda conn, path, print_: None)
-    by_sql = ingest.ingest_paths(files, warehouse_url)
+    monkeypatch.setattr(load, "_try_bulk", lambda conn, path, print_: None)
+    by_sql = load.ingest_paths(files, warehouse_url)
     assert [r.rows_loaded for r in by_sql] == [r.rows_loaded for r in bulk]
     assert stored(warehouse_url) == by_bulk
     # what the padded and quoted rows were read as
@@ -120,8 +122,8 @@ def test_anything_not_clean_goes_the_sql_way(warehouse_url, tmp_path, caplog, li
     path.write_text(
         f"{HEADER}\n20245,,2024M03,households_supported,5,,,\n{line}\n", encoding="utf-8"
     )
-    caplog.set_level(logging.INFO, logger="nhandao.ingest")
-    [result] = ingest.ingest_paths([path], warehouse_url)
+    caplog.set_level(logging.INFO, logger="nhandao.ingest.load")
+    [result] = load.ingest_paths([path], warehouse_url)
     [message] = fallbacks(caplog)
     assert why in message
     # the SQL path then judged the file: the good row loaded, the odd one read or rejected
@@ -136,8 +138,8 @@ def test_a_malformed_line_is_left_to_copy_to_name(warehouse_url, tmp_path, caplo
         f"{HEADER}\n20245,,2024M03,households_supported,5,,,\n20245,,2024M03,gift_packages,3,,,,\n",
         encoding="utf-8",
     )
-    caplog.set_level(logging.INFO, logger="nhandao.ingest")
-    [result] = ingest.ingest_paths([path], warehouse_url)
+    caplog.set_level(logging.INFO, logger="nhandao.ingest.load")
+    [result] = load.ingest_paths([path], warehouse_url)
     [message] = fallbacks(caplog)
     assert "CSV reader stopped" in message
     assert result.status == "rejected" and "line 3" in result.message
@@ -155,8 +157,8 @@ def test_a_late_problem_leaves_nothing_of_the_bulk_attempt(
     repeated = lines[1].replace(",exact,", ",approximate,")
     path = tmp_path / "late.csv"
     path.write_text("\n".join([*lines, repeated]) + "\n", encoding="utf-8")
-    caplog.set_level(logging.INFO, logger="nhandao.ingest")
-    [result] = ingest.ingest_paths([path], warehouse_url)
+    caplog.set_level(logging.INFO, logger="nhandao.ingest.load")
+    [result] = load.ingest_paths([path], warehouse_url)
     [message] = fallbacks(caplog)
     assert "given twice" in message
     assert (result.rows_loaded, result.rows_rejected) == (len(lines) - 1, 1)
@@ -241,16 +243,16 @@ def test_mixed_line_endings_load_the_same_on_both_paths(
     """Each file, first as the loader takes it (bulk if it can), then on the set-wise path
     alone: both load all five figures, and store the same rows."""
     path = awkward_files(tmp_path / "awkward")[name]
-    caplog.set_level(logging.INFO, logger="nhandao.ingest")
-    [first] = ingest.ingest_paths([path], warehouse_url)
+    caplog.set_level(logging.INFO, logger="nhandao.ingest.load")
+    [first] = load.ingest_paths([path], warehouse_url)
     assert (first.status, first.rows_loaded, first.rows_rejected) == ("loaded", 5, 0), first
     [(encoding,)] = rows(warehouse_url, "select encoding from raw.submission_files")
     assert (not fallbacks(caplog) and encoding == "utf-8") == (name in BULK_READS)
     by_first = stored_rows(warehouse_url)
 
     empty_raw(warehouse_url)
-    monkeypatch.setattr(ingest, "_try_bulk", lambda conn, path, print_: None)
-    [second] = ingest.ingest_paths([path], warehouse_url)
+    monkeypatch.setattr(load, "_try_bulk", lambda conn, path, print_: None)
+    [second] = load.ingest_paths([path], warehouse_url)
     assert (second.status, second.rows_loaded, second.rows_rejected) == ("loaded", 5, 0), second
     assert stored_rows(warehouse_url) == by_first
 
@@ -263,15 +265,15 @@ def test_awkward_files_store_what_the_clean_file_stores(warehouse_url, tmp_path,
     files = awkward_files(folder)
     plain = tmp_path / "plain.csv"
     plain.write_text(mixed([HEADER, *ROWS], ends=("\n",)), encoding="utf-8")
-    ingest.ingest_paths([plain], warehouse_url)
+    load.ingest_paths([plain], warehouse_url)
     expected = stored_rows(warehouse_url)
     assert len(expected) == 5
     for take_bulk in (True, False):
         if not take_bulk:
-            monkeypatch.setattr(ingest, "_try_bulk", lambda conn, path, print_: None)
+            monkeypatch.setattr(load, "_try_bulk", lambda conn, path, print_: None)
         for name in AWKWARD:
             empty_raw(warehouse_url)
-            [result] = ingest.ingest_paths([files[name]], warehouse_url)
+            [result] = load.ingest_paths([files[name]], warehouse_url)
             assert result.status == "loaded", (name, result.message)
             got = stored_rows(warehouse_url)
             if name == "mixed-vietnamese-value.csv":  # only the text of the value differs
@@ -289,24 +291,24 @@ def test_line_ends_are_made_unix_across_every_block_boundary():
     come out as `\n` and the quoted ones as written."""
     text = b'h1,h2\r\na,"x\r\ny ""q"" \r z"\rb,c\n"d\r\n",e\r\r\nf,g\r'
     expected = b'h1,h2\na,"x\r\ny ""q"" \r z"\nb,c\n"d\r\n",e\n\nf,g\n'
-    assert b"".join(ingest._unix_line_ends(iter([text]))) == expected
+    assert b"".join(files.unix_line_ends(iter([text]))) == expected
     for cut in range(len(text) + 1):
         blocks = iter([text[:cut], text[cut:]])
-        assert b"".join(ingest._unix_line_ends(blocks)) == expected, cut
+        assert b"".join(files.unix_line_ends(blocks)) == expected, cut
     single_bytes = iter([text[i : i + 1] for i in range(len(text))])
-    assert b"".join(ingest._unix_line_ends(single_bytes)) == expected
+    assert b"".join(files.unix_line_ends(single_bytes)) == expected
 
 
 def test_small_copy_blocks_load_mixed_endings_alike(warehouse_url, tmp_path, monkeypatch):
     """The set-wise path reading a mixed-endings file in blocks of 7 bytes stores what it stores
     reading it whole."""
     path = awkward_files(tmp_path / "awkward")["crlf-in-quoted-note.csv"]
-    monkeypatch.setattr(ingest, "_try_bulk", lambda conn, path, print_: None)
-    [whole] = ingest.ingest_paths([path], warehouse_url)
+    monkeypatch.setattr(load, "_try_bulk", lambda conn, path, print_: None)
+    [whole] = load.ingest_paths([path], warehouse_url)
     by_whole = stored_rows(warehouse_url)
     empty_raw(warehouse_url)
-    monkeypatch.setattr(ingest, "COPY_CHUNK", 7)
-    [small] = ingest.ingest_paths([path], warehouse_url)
+    monkeypatch.setattr(files, "COPY_CHUNK", 7)
+    [small] = load.ingest_paths([path], warehouse_url)
     assert (whole.rows_loaded, small.rows_loaded) == (5, 5)
     assert stored_rows(warehouse_url) == by_whole
 
@@ -329,12 +331,12 @@ def test_names_on_the_set_wise_path_store_what_codes_store_on_the_bulk_path(
     ]
     names = tmp_path / "names.csv"
     names.write_text(mixed([HEADER, *named], ends=("\n",)), encoding="utf-8")
-    caplog.set_level(logging.INFO, logger="nhandao.ingest")
-    [by_codes] = ingest.ingest_paths([codes], warehouse_url)
+    caplog.set_level(logging.INFO, logger="nhandao.ingest.load")
+    [by_codes] = load.ingest_paths([codes], warehouse_url)
     assert fallbacks(caplog) == []
     expected = stored_rows(warehouse_url)
     empty_raw(warehouse_url)
-    [by_names] = ingest.ingest_paths([names], warehouse_url)
+    [by_names] = load.ingest_paths([names], warehouse_url)
     assert "canonical spelling" in fallbacks(caplog)[0]
     assert (by_codes.rows_loaded, by_names.rows_loaded, by_names.rows_rejected) == (5, 5, 0)
     assert stored_rows(warehouse_url) == expected
@@ -350,8 +352,8 @@ def test_a_broken_line_among_mixed_endings_is_named_on_both_paths(
     messages = []
     for take_bulk in (True, False):
         if not take_bulk:
-            monkeypatch.setattr(ingest, "_try_bulk", lambda conn, path, print_: None)
-        [result] = ingest.ingest_paths([path], warehouse_url)
+            monkeypatch.setattr(load, "_try_bulk", lambda conn, path, print_: None)
+        [result] = load.ingest_paths([path], warehouse_url)
         assert result.status == "rejected"
         messages.append(result.message)
         empty_raw(warehouse_url)

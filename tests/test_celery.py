@@ -22,9 +22,8 @@ from collections.abc import Iterator
 import pytest
 import redis
 from conftest import rows
+from harness.airflow_services import AirflowServices, free_port, metadata_db_url
 from test_scheduler import BUILD, INGEST, PRELOAD, metadata_database, run_pipeline, service_settings
-
-from nhandao.airflow_services import AirflowServices, free_port, sqlalchemy_url
 
 pytestmark = [pytest.mark.dbt, pytest.mark.airflow, pytest.mark.slow]
 
@@ -89,7 +88,7 @@ def celery_services(server_url, warehouse_url, manifest, redis_url, tmp_path):
     with metadata_database(server_url) as metadata_url:
         services = AirflowServices(
             tmp_path / "airflow",
-            sqlalchemy_url(metadata_url),
+            metadata_db_url(metadata_url),
             executor="CeleryExecutor",
             broker_url=redis_url,
             # each worker imports dbt once, before it forks the processes that run the tasks

@@ -3,7 +3,8 @@
 import psycopg
 from conftest import rows
 
-from nhandao import access, generate
+from nhandao import logins, submission_format
+from nhandao.access import roles
 from nhandao.cli import main
 
 
@@ -39,7 +40,7 @@ def test_generate_ingest_and_query(warehouse_url, tmp_path, capsys):
     ) == [(f.name, n) for f, n in zip(files, expected, strict=True)]
 
     # queries read the marts only (here a table the transformer publishes), as CSV or a table
-    with psycopg.connect(access.role_url(warehouse_url, access.TRANSFORMER)) as conn:
+    with psycopg.connect(logins.role_url(warehouse_url, roles.TRANSFORMER)) as conn:
         conn.execute("create table marts.files as select * from raw.submission_files")
     assert (
         main(["query", "--csv", "select file_name, row_count from marts.files order by file_id"])
@@ -69,9 +70,9 @@ def test_queries_cannot_write(warehouse_url, capsys):
 
 
 def test_csv_output_neutralises_formulas():
-    from nhandao.query import as_csv
+    from nhandao.access.query import as_csv
 
     assert as_csv(["note"], [("=cmd|' /C calc'!A0",), ("ok",)]) == (
         "note\r\n'=cmd|' /C calc'!A0\r\nok\r\n"
     )
-    assert generate.COLUMNS[0] == "reporting_unit_code"
+    assert submission_format.COLUMNS[0] == "reporting_unit_code"

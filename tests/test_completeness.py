@@ -6,8 +6,10 @@ from datetime import UTC, date, datetime, timedelta, timezone
 import pytest
 from conftest import rows
 
-from nhandao import dbt, generate, ingest, reference
+from nhandao import dbt, reference
+from nhandao.ingest import load
 from nhandao.periods import parse_period
+from nhandao.sample import generate
 
 pytestmark = pytest.mark.dbt
 
@@ -21,7 +23,7 @@ def built(module_warehouse_url, manifest, tmp_path_factory):
     never_sent = folder / "48-492-2024M03.csv"
     never_sent.unlink()
     files.remove(never_sent)
-    results = ingest.ingest_paths(files, module_warehouse_url)
+    results = load.ingest_paths(files, module_warehouse_url)
     assert {r.status for r in results} == {"loaded"}
     dbt.run(["build", "--quiet"], module_warehouse_url)
     return module_warehouse_url, files

@@ -10,9 +10,9 @@ from pathlib import Path
 import psycopg
 from conftest import rows
 
-from nhandao import generate
+from nhandao import submission_format
 
-HEADER = ",".join(generate.COLUMNS)
+HEADER = ",".join(submission_format.COLUMNS)
 NHANDAO = Path(sys.executable).with_name("nhandao")
 # how long to wait for both loaders to reach the lock: long, so a busy machine never fails it
 PATIENCE_SECONDS = 600

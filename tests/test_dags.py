@@ -10,9 +10,10 @@ import psycopg
 import pytest
 from conftest import rows
 
-from nhandao import generate, reference, settings
-from nhandao.demo import run_dag, task_state
-from nhandao.query import district_year_summary, vietnamese_number
+from nhandao import reference, settings, submission_format
+from nhandao.access.query import district_year_summary, vietnamese_number
+from nhandao.sample import generate
+from nhandao.sample.demo import run_dag, task_state
 
 pytestmark = pytest.mark.dbt
 
@@ -139,7 +140,7 @@ def test_gate_failure_keeps_marts_then_a_resubmission_publishes(dags, warehouse_
     )
 
     # a resubmission with an extra digit: 50.000 units from 2 drives breaks a blocking rule
-    header = ",".join(generate.COLUMNS)
+    header = ",".join(submission_format.COLUMNS)
     typo = landing / "48-492-2022M01-blood.csv"
     typo.write_text(
         f"{header}\n492,Quận Hải Châu,2022M01,blood_drives,2,,blood_donation,\n"

@@ -10,7 +10,8 @@ import os
 import psycopg
 import pytest
 
-from nhandao import access, warehouse
+from nhandao import logins, warehouse
+from nhandao.access import roles
 from nhandao.cli import main
 
 pytestmark = pytest.mark.db
@@ -106,25 +107,25 @@ def test_every_role_but_the_owner_needs_its_password(state_home, capsys):
     try:
         with psycopg.connect(url, autocommit=True) as admin:
             warehouse.bootstrap(admin)
-            access.ensure_roles(admin)
-            access.grant_analyst(admin, "analyst_danang", ["48"])
+            roles.ensure_roles(admin)
+            roles.grant_analyst(admin, "analyst_danang", ["48"])
             assert admin.execute("show password_encryption").fetchone() == ("scram-sha-256",)
         data_dir = warehouse.embedded_data_dir()
         assert (data_dir / "pg_hba.conf").read_text() == warehouse.EMBEDDED_HBA
         kept = warehouse.read_credentials()
-        assert sorted(kept) == sorted([*access.OWN_LOGINS, "analyst_danang"])
+        assert sorted(kept) == sorted([*roles.OWN_LOGINS, "analyst_danang"])
         assert len(set(kept.values())) == len(kept)  # each its own, generated
         path = warehouse.credentials_path()
         assert path.stat().st_mode & 0o777 == 0o600
         assert [p.name for p in path.parent.iterdir() if p.name.endswith(".tmp")] == []
 
         assert connects(without_passfile(url))  # the owner, on the socket: maintenance
-        for login in (*access.OWN_LOGINS, "analyst_danang"):
-            role = access.role_url(url, login)
+        for login in (*roles.OWN_LOGINS, "analyst_danang"):
+            role = logins.role_url(url, login)
             assert connects(role)  # with the password file the URL names
             assert not connects(without_passfile(role))  # no password: refused
-            assert not connects(access.role_url(without_passfile(url), login, "not-it"))
-            assert connects(access.role_url(without_passfile(url), login, kept[login]))
+            assert not connects(logins.role_url(without_passfile(url), login, "not-it"))
+            assert connects(logins.role_url(without_passfile(url), login, kept[login]))
         # the passwords are never printed: not by the setup, not by `nhandao env`
         capsys.readouterr()
         assert main(["roles", "setup"]) == 0
@@ -151,7 +152,7 @@ def test_a_trusting_data_folder_is_converted_once(state_home, capsys):
             conn.execute("create role nhandao_loader login")
             conn.execute("create role analyst_old login")
             conn.execute("create role with_password login password 'kept-as-it-was'")
-        assert connects(access.role_url(without_passfile(url), "analyst_old"))  # trusted
+        assert connects(logins.role_url(without_passfile(url), "analyst_old"))  # trusted
         forget(data_dir)
         assert not warehouse.credentials_path().exists()
 
@@ -160,10 +161,10 @@ def test_a_trusting_data_folder_is_converted_once(state_home, capsys):
         kept = warehouse.read_credentials()
         assert sorted(kept) == ["analyst_old", "nhandao_loader"]
         for login in kept:
-            assert not connects(access.role_url(without_passfile(url), login))
-            assert connects(access.role_url(url, login))
-        assert not connects(access.role_url(without_passfile(url), "with_password"))
-        assert connects(access.role_url(url, "with_password", "kept-as-it-was"))
+            assert not connects(logins.role_url(without_passfile(url), login))
+            assert connects(logins.role_url(url, login))
+        assert not connects(logins.role_url(without_passfile(url), "with_password"))
+        assert connects(logins.role_url(url, "with_password", "kept-as-it-was"))
 
         # the next start finds it done: nothing changes
         before = {

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from openpyxl import Workbook, load_workbook
 
-from nhandao import excel
-from nhandao.excel import Cell, Report, WorkbookError, read_workbook, write_template
+from nhandao.ingest import excel_form
+from nhandao.ingest.excel_form import Cell, Report, WorkbookError, read_workbook, write_template
 
 SHEET = "Báo cáo"
 HAI_CHAU_WARDS = [
@@ -208,7 +208,7 @@ def test_formula_cells_give_their_cached_value(tmp_path):
     ],
 )
 def test_cell_text(value, text):
-    assert excel.cell_text(value) == text
+    assert excel_form.cell_text(value) == text
 
 
 def folded_workbook(path: Path, amount_label: str = "tong gia tri tro giup (VND)") -> Path:
@@ -247,7 +247,7 @@ def test_labels_match_without_diacritics_and_in_nfd(tmp_path):
 
 
 def test_label_key_folds_everything():
-    key = excel.label_key
+    key = excel_form.label_key
     assert key(nfd("Kỳ báo cáo")) == key("Kỳ báo cáo") == key("KY  BAO CAO :") == "ky bao cao"
     assert key("Tổng giá trị trợ giúp(đồng)") == "tong gia tri tro giup (dong)"
 
@@ -327,12 +327,12 @@ def test_zip_directory_that_understates_a_size_is_unreadable(tmp_path):
 
 def test_zip_limits_on_size_and_members(tmp_path):
     path = template(tmp_path)
-    excel.check_zip_safety(path)  # a real template is fine
+    excel_form.check_zip_safety(path)  # a real template is fine
     with pytest.raises(WorkbookError, match="expands to") as info:
-        excel.check_zip_safety(path, max_total=1000)
+        excel_form.check_zip_safety(path, max_total=1000)
     assert info.value.reason_code == "suspicious_file"
     with pytest.raises(WorkbookError, match="zip members") as info:
-        excel.check_zip_safety(path, max_members=3)
+        excel_form.check_zip_safety(path, max_members=3)
     assert info.value.reason_code == "suspicious_file"
 
 
@@ -426,13 +426,13 @@ def test_a_template_after_the_reform_uses_the_new_map(tmp_path):
     """From 1 July 2025 code 20242 is Phường Hải Châu (it was Phường Phước Ninh before)."""
     import openpyxl
 
-    before = excel.write_template("20242", "2025M06", tmp_path / "before.xlsx")
-    after = excel.write_template("20242", "2025M09", tmp_path / "after.xlsx")
+    before = excel_form.write_template("20242", "2025M06", tmp_path / "before.xlsx")
+    after = excel_form.write_template("20242", "2025M09", tmp_path / "after.xlsx")
     names = [
         openpyxl.load_workbook(path).worksheets[0].cell(9, 2).value for path in (before, after)
     ]
     assert names == ["Phường Phước Ninh", "Phường Hải Châu"]
-    province = excel.write_template("48", "2025M09", tmp_path / "danang.xlsx")
+    province = excel_form.write_template("48", "2025M09", tmp_path / "danang.xlsx")
     sheet = openpyxl.load_workbook(province).worksheets[0]
     wards = [sheet.cell(r, 2).value for r in range(10, sheet.max_row + 1)]
     assert "Phường Hải Châu" in wards and "Phường Hòa Cường" in wards

@@ -8,9 +8,12 @@ import pytest
 from conftest import rows
 from psycopg.rows import dict_row
 
-from nhandao import dbt, gate, generate, ingest, settings
+from nhandao import dbt, settings, submission_format
+from nhandao.gate import validate
+from nhandao.ingest import load
+from nhandao.sample import generate
 
-HEADER = ",".join(generate.COLUMNS)
+HEADER = ",".join(submission_format.COLUMNS)
 
 
 def named_rows(url: str, query: str) -> list[dict]:
@@ -22,7 +25,7 @@ def suite_query(table: str, words: str) -> str:
     suite = json.loads((settings.expectations_dir() / "suites" / f"marts.{table}.json").read_text())
     [query] = [
         e["kwargs"]["unexpected_rows_query"]
-        for e in gate.resolve_table(suite, "audit", table)["expectations"]
+        for e in validate.resolve_table(suite, "audit", table)["expectations"]
         if words in e["meta"]["notes"]
     ]
     return query.replace("{batch}", f"audit.{table}")
@@ -46,10 +49,10 @@ def gated(module_warehouse_url, manifest, tmp_path_factory):
         ),
         encoding="utf-8",
     )
-    results = ingest.ingest_paths([*files, odd], module_warehouse_url)
+    results = load.ingest_paths([*files, odd], module_warehouse_url)
     assert {r.status for r in results} == {"loaded"}
     dbt.run(["build", "--quiet"], module_warehouse_url)
-    return module_warehouse_url, gate.run_gate(module_warehouse_url)
+    return module_warehouse_url, validate.run_gate(module_warehouse_url)
 
 
 @pytest.mark.dbt
@@ -99,7 +102,7 @@ def test_the_history_rule_finds_the_extra_digit_but_not_the_tet_peak(gated):
     assert by_year[2019] == 0  # no earlier years to compare with
 
 
-def outcome_key(o: gate.ExpectationOutcome) -> tuple:
+def outcome_key(o: validate.ExpectationOutcome) -> tuple:
     return (
         o.suite_name,
         o.province_code,
@@ -124,7 +127,7 @@ def test_a_slice_judged_before_is_taken_over_until_its_rows_or_suite_change(gate
     }
 
     # nothing changed: every slice keeps the first run's judgement, which is recorded again
-    again = gate.run_gate(url)
+    again = validate.run_gate(url)
     assert again.reused == len(again.slices) == len(first.slices)
     assert {run for *_, run in again.slices} == {first.gate_run_id}
     assert sorted(map(outcome_key, again.outcomes)) == sorted(map(outcome_key, first.outcomes))
@@ -151,7 +154,7 @@ def test_a_slice_judged_before_is_taken_over_until_its_rows_or_suite_change(gate
             " (select min(figure_id) from audit.fct_blood_units where period_code like '2021%')"
             " returning current_province_code, left(period_code, 4)::int"
         ).fetchall()
-    third = gate.run_gate(url)
+    third = validate.run_gate(url)
     assert {(suite, p, y) for suite, p, y, _, run in third.slices if run is None} == {
         ("marts.fct_blood_units", province, later) for later in (2021, 2022, 2023)
     }
@@ -170,22 +173,22 @@ def test_a_slice_judged_before_is_taken_over_until_its_rows_or_suite_change(gate
         if suite["name"] == "marts.fct_aid_value":
             suite["expectations"][0]["meta"]["notes"] += " (reworded)"
         (suites / path.name).write_text(json.dumps(suite), encoding="utf-8")
-    fourth = gate.run_gate(url, suites_dir=suites)
+    fourth = validate.run_gate(url, suites_dir=suites)
     assert {suite for suite, *_, run in fourth.slices if run is None} == {"marts.fct_aid_value"}
 
 
 @pytest.mark.dbt
 def test_validations_shared_between_processes_judge_as_one_process_does(gated, monkeypatch):
     url, _ = gated
-    monkeypatch.setattr(gate, "WORKER_START_ROWS", 0)  # share even this small warehouse
+    monkeypatch.setattr(validate, "WORKER_START_ROWS", 0)  # share even this small warehouse
 
-    def judged_afresh(workers: str) -> gate.GateResult:
+    def judged_afresh(workers: str) -> validate.GateResult:
         monkeypatch.setenv("NHANDAO_GATE_WORKERS", workers)
         with psycopg.connect(url) as conn:  # nothing to take over: every slice is validated
             conn.execute("delete from monitoring.gate_slices")
-        return gate.run_gate(url)
+        return validate.run_gate(url)
 
-    def judgement(result: gate.GateResult) -> set[tuple]:
+    def judgement(result: validate.GateResult) -> set[tuple]:
         return {
             (
                 o.suite_name,
@@ -212,35 +215,35 @@ def test_validations_shared_between_processes_judge_as_one_process_does(gated, m
 
 def test_the_largest_validations_are_spread_first_and_a_small_gate_is_not_shared():
     work = [(10, "a"), (900_000, "big"), (5, "b"), (800_000, "large")]
-    assert gate._shares(work, 2, start_rows=0) == [["big"], ["large", "a", "b"]]
+    assert validate._shares(work, 2, start_rows=0) == [["big"], ["large", "a", "b"]]
     # a worker that starts 300,000 rows behind: the big slice stays here, the large one goes
-    assert gate._shares(work, 2, start_rows=300_000) == [["big", "a", "b"], ["large"]]
+    assert validate._shares(work, 2, start_rows=300_000) == [["big", "a", "b"], ["large"]]
     # one that starts 1,200,000 rows behind (the default) takes only what it finishes first
-    assert gate._shares(work, 2) == [["big", "large"], ["a", "b"]]
-    assert gate._shares([(50_000, "a"), (40_000, "b")], 4) == [["a", "b"]]
+    assert validate._shares(work, 2) == [["big", "large"], ["a", "b"]]
+    assert validate._shares([(50_000, "a"), (40_000, "b")], 4) == [["a", "b"]]
 
 
 def test_new_slices_are_added_to_the_gx_configuration_in_one_save(warehouse_url, tmp_path):
     """A thousand new slices are one write of GX's configuration, not one per asset."""
-    context = gate._context(tmp_path)
-    datasource = gate._datasource(context, warehouse_url)
+    context = validate._context(tmp_path)
+    datasource = validate._datasource(context, warehouse_url)
     saves = []
     save = context._save_project_config
     context._save_project_config = lambda *args, **kwargs: saves.append(save(*args, **kwargs))
-    by = gate.Slicing("current_province_code", "period_code")
+    by = validate.Slicing("current_province_code", "period_code")
     keys = [(f"{p:02d}", year) for p in range(1, 101) for year in range(2019, 2029)]
     queries = {
-        gate._slice_asset_name(
+        validate._slice_asset_name(
             "audit", "fct_aid_value", key
         ): f"select 1 where {by.condition(*key)}"
         for key in keys
     }
-    gate._add_slice_assets(context, datasource, queries)
-    gate._add_slice_assets(context, datasource, queries)  # all known: nothing to save
+    validate._add_slice_assets(context, datasource, queries)
+    validate._add_slice_assets(context, datasource, queries)  # all known: nothing to save
     assert len(saves) == 1
 
     # a worker's own context loads every one, with its batch definition
-    loaded = gate._datasource(gate._context(tmp_path), warehouse_url)
+    loaded = validate._datasource(validate._context(tmp_path), warehouse_url)
     assert set(loaded.get_asset_names()) == set(queries)
     asset = loaded.get_asset("audit.fct_aid_value@48@2026")
     assert asset.query == (

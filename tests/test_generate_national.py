@@ -13,9 +13,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from conftest import rows as query
 
-from nhandao import generate, ingest, reference
+from nhandao import periods, reference, submission_format
 from nhandao.cli import main
+from nhandao.ingest import load
 from nhandao.periods import parse_period
+from nhandao.sample import generate
 
 SEED = 3
 YEARS = range(2024, 2026)
@@ -34,7 +36,9 @@ def read(path) -> list[dict[str, str]]:
 
 
 def sent_on(path) -> datetime:
-    return datetime.fromtimestamp(os.stat(path).st_mtime, tz=UTC).astimezone(generate.VIETNAM)
+    return datetime.fromtimestamp(os.stat(path).st_mtime, tz=UTC).astimezone(
+        submission_format.VIETNAM
+    )
 
 
 def kind(path) -> str:
@@ -89,7 +93,7 @@ def test_every_reporting_unit_of_each_months_map_reports(small):
     expected, missing = set(), set()
     for year in YEARS:
         for month in range(1, 13):
-            end = generate._month_end(year, month)
+            end = periods.month_end(year, month)
             if end < REFORM_DAY:  # each district with wards
                 units = [
                     d
@@ -230,7 +234,7 @@ def test_campaign_reports_add_up_their_months(small, current):
         months = [  # Hành trình đỏ 2025: the new communes report July and August
             m
             for m in generate._campaign_months(period, year)
-            if (generate._month_end(year, m) >= REFORM_DAY) == (period.end >= REFORM_DAY)
+            if (periods.month_end(year, m) >= REFORM_DAY) == (period.end >= REFORM_DAY)
         ]
         sums = monthly_sums(current, province, code, year, months)
         for row in rows:
@@ -250,7 +254,7 @@ def test_each_province_sends_its_targets_every_year(small, current):
     for path in small:
         if kind(path) == "targets":
             with open(path, encoding="utf-8") as f:
-                assert f.readline().strip().split(",") == ingest.TARGET_COLUMNS
+                assert f.readline().strip().split(",") == submission_format.TARGET_COLUMNS
     new_danang = {r["reporting_unit_code"] for r in targets["48-chi-tieu-2025.csv"]}
     assert "48" in new_danang and len(new_danang) > 90  # the new communes, former Quảng Nam too
     assert "492" in {r["reporting_unit_code"] for r in targets["48-chi-tieu-2024.csv"]}
@@ -318,7 +322,7 @@ def test_the_loader_takes_every_file_whole(warehouse_url, tmp_path):
         "campaign",
         "targets",
     }
-    results = ingest.ingest_paths(sorted(paths), warehouse_url)  # by name, as the landing zone
+    results = load.ingest_paths(sorted(paths), warehouse_url)  # by name, as the landing zone
     problems = [r.line() for r in results if r.status != "loaded" or r.rows_rejected]
     assert not problems
     assert [r.rows_loaded for r in results] == [len(read(p)) for p in sorted(paths)]

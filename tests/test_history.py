@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from conftest import rows
 
-from nhandao import dbt, ingest
+from nhandao import dbt, submission_format
+from nhandao.ingest import load
 
 pytestmark = pytest.mark.dbt
 
@@ -21,17 +22,17 @@ REPORT = Path(__file__).parent / "data" / "hai_chau_2019.csv"
 
 @pytest.fixture(scope="module")
 def built(module_warehouse_url, manifest, tmp_path_factory):
-    [result] = ingest.ingest_paths([REPORT], module_warehouse_url)
+    [result] = load.ingest_paths([REPORT], module_warehouse_url)
     assert (result.status, result.rows_loaded, result.rows_rejected) == ("loaded", 14, 0)
     # the province's targets for 2019, as a target file (the second row is not a yearly target)
     targets = tmp_path_factory.mktemp("targets") / "48-targets-2019.csv"
     targets.write_text(
-        ",".join(ingest.TARGET_COLUMNS) + "\n"
+        ",".join(submission_format.TARGET_COLUMNS) + "\n"
         "492,Quận Hải Châu,2019,blood_units,280,Kế hoạch năm 2019\n"
         "492,Quận Hải Châu,2019M06,gift_packages,5.000,\n",
         encoding="utf-8",
     )
-    [result] = ingest.ingest_paths([targets], module_warehouse_url)
+    [result] = load.ingest_paths([targets], module_warehouse_url)
     assert (result.status, result.rows_loaded, result.rows_rejected) == ("loaded", 1, 1)
     dbt.run(["build", "--quiet"], module_warehouse_url)
     return module_warehouse_url

@@ -23,15 +23,17 @@ import psycopg
 import pytest
 from conftest import rows
 
-from nhandao import dbt, generate, ingest, review
+from nhandao import dbt, submission_format
+from nhandao.ingest import load, review
+from nhandao.sample import generate
 
 pytestmark = pytest.mark.dbt
 
 PROVINCES = ("48",)  # Đà Nẵng before the reform; the new Đà Nẵng (with Quảng Nam) after it
 YEAR = 2025
 SEED = 7
-HEADER = ",".join(generate.COLUMNS)
-TARGET_HEADER = ",".join(ingest.TARGET_COLUMNS)
+HEADER = ",".join(submission_format.COLUMNS)
+TARGET_HEADER = ",".join(submission_format.TARGET_COLUMNS)
 RESUBMITTED = "48-493-2025M03.csv"  # Thanh Khê corrects its March report (by hand)
 NARRATIVE = "492-2025M06-bao-cao.md"
 NARRATIVE_TEXT = "Trong tháng, Hội đã trao tặng 300 suất quà, tổng trị giá 90 triệu đồng.\n"
@@ -75,7 +77,7 @@ def resubmission(original: Path, out: Path) -> tuple[str, str]:
     )
     withdrawing, left_out = wards[0], wards[1]
     with open(out, "w", encoding="utf-8", newline="") as f:
-        writer = csv.DictWriter(f, generate.COLUMNS, lineterminator="\n")
+        writer = csv.DictWriter(f, submission_format.COLUMNS, lineterminator="\n")
         writer.writeheader()
         for row in figures:
             unit, indicator = row["reporting_unit_code"], row["indicator_code"]
@@ -170,8 +172,8 @@ def columns(conn: psycopg.Connection, relation: str) -> list[str]:
     return [name for (name,) in names if name not in BUILD_COLUMNS]
 
 
-def load(paths: list[Path], url: str) -> None:
-    results = ingest.ingest_paths(paths, url)
+def load_all(paths: list[Path], url: str) -> None:
+    results = load.ingest_paths(paths, url)
     assert [(r.path.name, r.status, r.rows_rejected) for r in results] == [
         (p.name, "loaded", 0) for p in paths
     ]
@@ -196,7 +198,7 @@ def incremental(module_warehouse_url, manifest, tmp_path_factory):
     """Both batches loaded, the first built in full, the second incrementally."""
     url = module_warehouse_url
     first, second, changed = batches(tmp_path_factory.mktemp("incremental"))
-    load(first, url)
+    load_all(first, url)
     dbt.run(["build", "--quiet"], url)
     versions = {
         fact: dict(rows(url, f"select figure_id, xmin::text from audit.{fact}")) for fact in FACTS
@@ -205,7 +207,7 @@ def incremental(module_warehouse_url, manifest, tmp_path_factory):
         url, "select max(change_batch) from intermediate.int_submission_changes"
     )
 
-    load(second, url)
+    load_all(second, url)
     [(narrative_file,)] = rows(
         url, "select file_id from raw.submission_files where file_name = %s", (NARRATIVE,)
     )
@@ -412,7 +414,7 @@ def test_a_build_tests_the_groups_it_changed_until_they_pass(incremental, tmp_pa
         assert tested_through == changed_through > 0, model
 
     # Thanh Khê sends its March blood donation report again; the models are built, not tested
-    load([write(tmp_path / "48-493-2025M03-lan3.csv", [HEADER, RESENT])], url)
+    load_all([write(tmp_path / "48-493-2025M03-lan3.csv", [HEADER, RESENT])], url)
     dbt.run(["run", "--quiet"], url)
     changed_through, tested_through = tested("fct_blood_units")
     assert changed_through > tested_through

@@ -9,9 +9,11 @@ from pathlib import Path
 import pytest
 from conftest import rows
 
-from nhandao import generate, ingest
+from nhandao import submission_format
+from nhandao.ingest import files, load
+from nhandao.sample import generate
 
-HEADER = ",".join(generate.COLUMNS)
+HEADER = ",".join(submission_format.COLUMNS)
 WARD = "20245,Phường Hòa Thuận Tây"
 
 
@@ -63,7 +65,7 @@ def loaded(warehouse_url, tmp_path):
     district = generate.reference.admin_units()["492"]
     path = tmp_path / "48-492-2024M01.csv"
     generate.write_csv(path, generate.district_month(1, district, 2024, 1))
-    [result] = ingest.ingest_paths([path], warehouse_url)
+    [result] = load.ingest_paths([path], warehouse_url)
     assert result.status == "loaded"
     return path
 
@@ -78,7 +80,7 @@ def test_loads_every_row_with_its_values(warehouse_url, loaded):
         " from raw.submission_files",
     )
     assert (name, size, row_count) == (loaded.name, loaded.stat().st_size, len(lines))
-    assert (sha, encoding, submitter) == (ingest.sha256_of(loaded), "utf-8", "492")
+    assert (sha, encoding, submitter) == (files.sha256_of(loaded), "utf-8", "492")
     first = rows(
         warehouse_url,
         "select reporting_unit_code, indicator_code from raw.submission_rows where row_number = 2",
@@ -90,7 +92,7 @@ def test_same_file_twice_loads_once(warehouse_url, loaded, tmp_path):
     before = raw_state(warehouse_url)
     copy = tmp_path / "renamed-copy.csv"
     copy.write_bytes(loaded.read_bytes())
-    results = ingest.ingest_paths([loaded, copy], warehouse_url)
+    results = load.ingest_paths([loaded, copy], warehouse_url)
     assert [r.status for r in results] == ["skipped", "skipped"]
     assert raw_state(warehouse_url) == before
 
@@ -119,9 +121,7 @@ def test_vietnamese_values_become_value_and_qualifier(warehouse_url, tmp_path):
     ]
     # the same value in decomposed Unicode (NFD) reads the same
     lines.append(f'{WARD},2024M01,first_aid_classes,"{unicodedata.normalize("NFD", "hơn 5")}",,,')
-    [result] = ingest.ingest_paths(
-        [write(tmp_path / "values.csv", "\n".join(lines))], warehouse_url
-    )
+    [result] = load.ingest_paths([write(tmp_path / "values.csv", "\n".join(lines))], warehouse_url)
     assert (result.status, result.rows_rejected) == ("loaded", 0)
     read = rows(
         warehouse_url,
@@ -158,7 +158,7 @@ def test_row_errors_reject_the_row_and_load_the_rest(warehouse_url, loaded, tmp_
             ]
         ),
     )
-    [result] = ingest.ingest_paths([bad], warehouse_url)
+    [result] = load.ingest_paths([bad], warehouse_url)
     assert (result.status, result.rows_loaded, result.rows_rejected) == ("loaded", 1, 14)
     assert rejections(warehouse_url, result.file_id) == [
         (3, "reporting_unit_code", "99999", "unknown_unit"),
@@ -218,7 +218,7 @@ def test_units_by_name_resolve_within_the_district(warehouse_url, tmp_path):
             ",Nowhere Ward,2024M03,gift_packages,4,,general,",
         ]
     )
-    [result] = ingest.ingest_paths([write(tmp_path / "names.csv", "\n".join(lines))], warehouse_url)
+    [result] = load.ingest_paths([write(tmp_path / "names.csv", "\n".join(lines))], warehouse_url)
     assert (result.rows_loaded, result.rows_rejected) == (5, 2)
     resolved = rows(
         warehouse_url,
@@ -240,7 +240,7 @@ def test_units_by_name_resolve_within_the_district(warehouse_url, tmp_path):
 def test_an_ambiguous_name_lists_the_candidates(warehouse_url, tmp_path):
     # without a coded row the whole country is searched: "Phước Ninh" is not unique there
     text = HEADER + "\n,Phường Phước Ninh,2024M03,gift_packages,4,,general,\n"
-    [result] = ingest.ingest_paths([write(tmp_path / "ambiguous.csv", text)], warehouse_url)
+    [result] = load.ingest_paths([write(tmp_path / "ambiguous.csv", text)], warehouse_url)
     assert result.status == "rejected"
     [(reason, message)] = rows(warehouse_url, "select reason_code, message_en from raw.rejections")
     assert reason == "ambiguous_unit_name"
@@ -259,7 +259,7 @@ def test_encodings_load_with_the_right_vietnamese_text(
     if delimiter == "\t":
         text = text.replace('"', "")
     path = write(tmp_path / f"{encoding}.csv", text, encoding)
-    [result] = ingest.ingest_paths([path], warehouse_url)
+    [result] = load.ingest_paths([path], warehouse_url)
     assert (result.status, result.rows_loaded) == ("loaded", 1)
     stored = rows(
         warehouse_url,
@@ -326,7 +326,7 @@ def test_structural_errors_reject_the_whole_file(
 ):
     before = raw_state(warehouse_url)
     path = make(tmp_path / name)
-    [result] = ingest.ingest_paths([path], warehouse_url)
+    [result] = load.ingest_paths([path], warehouse_url)
     assert result.status == "rejected"
     assert name in result.message
     assert raw_state(warehouse_url) == before
@@ -356,7 +356,7 @@ def test_a_big_file_that_breaks_at_the_end_commits_nothing(warehouse_url, loaded
                     )
         out.write('20245,"unterminated quote,2024M01,gift_packages,5,,general,\n')
     assert path.stat().st_size > 10 * 1024 * 1024
-    [result] = ingest.ingest_paths([path], warehouse_url)
+    [result] = load.ingest_paths([path], warehouse_url)
     assert result.status == "rejected"
     assert "malformed" in result.message or "not valid CSV" in result.message
     assert raw_state(warehouse_url) == before
@@ -385,8 +385,8 @@ def fill_form(path: Path, values: dict[tuple[str, str], str], note: str = "") ->
 
 
 def test_the_excel_form_filled_in_ingests(warehouse_url, tmp_path, capsys):
+    from nhandao.access.query import as_csv
     from nhandao.cli import main
-    from nhandao.query import as_csv
 
     form = tmp_path / "hai-chau-2024M09.xlsx"
     assert main(["template", "--unit", "492", "--period", "2024M09", "--out", str(form)]) == 0
@@ -456,9 +456,9 @@ def test_the_excel_form_filled_in_ingests(warehouse_url, tmp_path, capsys):
 
 
 def test_a_form_with_a_future_period_is_rejected_whole(warehouse_url, tmp_path):
-    from nhandao import excel
+    from nhandao.ingest import excel_form
 
-    form = excel.write_template("492", "2024M09", tmp_path / "future.xlsx")
+    form = excel_form.write_template("492", "2024M09", tmp_path / "future.xlsx")
     import openpyxl
 
     book = openpyxl.load_workbook(form)
@@ -467,7 +467,7 @@ def test_a_form_with_a_future_period_is_rejected_whole(warehouse_url, tmp_path):
     sheet.cell(period_row, 2).value = "2099M01"
     book.save(form)
     fill_form(form, {("Quận Hải Châu", "Đơn vị máu"): "100"})
-    [result] = ingest.ingest_paths([form], warehouse_url)
+    [result] = load.ingest_paths([form], warehouse_url)
     assert result.status == "rejected" and "2099M01" in result.message
     assert rows(warehouse_url, "select count(*) from raw.submission_rows") == [(0,)]
 
@@ -485,7 +485,7 @@ def test_units_are_read_on_the_map_of_the_period(warehouse_url, tmp_path):
             "20245,Phường Hòa Thuận Tây,2025M06,gift_packages,50,,general,",
         ]
     )
-    [result] = ingest.ingest_paths([write(tmp_path / "reform.csv", text)], warehouse_url)
+    [result] = load.ingest_paths([write(tmp_path / "reform.csv", text)], warehouse_url)
     assert (result.rows_loaded, result.rows_rejected) == (5, 1)
     loaded = rows(
         warehouse_url,
@@ -514,7 +514,7 @@ def test_campaign_periods_come_from_the_reporting_calendar(warehouse_url, tmp_pa
             f"{WARD},2024FOO,gift_packages,5,,tet,",
         ]
     )
-    [result] = ingest.ingest_paths([write(tmp_path / "campaigns.csv", text)], warehouse_url)
+    [result] = load.ingest_paths([write(tmp_path / "campaigns.csv", text)], warehouse_url)
     assert (result.rows_loaded, result.rows_rejected) == (2, 2)
     assert rows(
         warehouse_url, "select value_seen, reason_code from raw.rejections order by row_number"
@@ -545,7 +545,7 @@ def test_percent_figures_load_as_districts_write_them(warehouse_url, tmp_path):
     # "đạt" (reached) before any figure changes nothing
     lines.append(f'{WARD},2024M01,aid_value_vnd,"đạt gần 24 tỷ đồng",,general,')
     path = write(tmp_path / "attainment.csv", "\n".join(lines))
-    [result] = ingest.ingest_paths([path], warehouse_url)
+    [result] = load.ingest_paths([path], warehouse_url)
     assert (result.status, result.rows_rejected) == ("loaded", 0), result.message
     read = rows(
         warehouse_url,
@@ -566,7 +566,7 @@ def test_a_percent_where_the_indicator_is_not_one_is_rejected(warehouse_url, tmp
         f'{WARD},2022,target_attainment_pct,"đạt 95% kế hoạch năm sau",,general,',
     ]
     path = write(tmp_path / "percent.csv", "\n".join(lines))
-    [result] = ingest.ingest_paths([path], warehouse_url)
+    [result] = load.ingest_paths([path], warehouse_url)
     assert (result.status, result.rows_loaded, result.rows_rejected) == ("loaded", 1, 5)
     assert rejections(warehouse_url, result.file_id) == [
         (3, "value", "12%", "percent_not_allowed"),
@@ -615,7 +615,7 @@ def test_indicators_and_programs_by_name_resolve_to_their_codes(warehouse_url, t
             zip(INDICATOR_NAMES, PROGRAM_NAMES * 2, strict=True)
         )
     ]
-    [result] = ingest.ingest_paths([write(tmp_path / "names.csv", "\n".join(lines))], warehouse_url)
+    [result] = load.ingest_paths([write(tmp_path / "names.csv", "\n".join(lines))], warehouse_url)
     assert (result.status, result.rows_rejected) == ("loaded", 0), result.message
     stored = rows(
         warehouse_url,
@@ -639,7 +639,7 @@ def test_ambiguous_and_unknown_indicators_and_programs_are_rejected(warehouse_ur
         f"{WARD},2024M07,gift_packages,5,,Tháng nhân ái,",
     ]
     path = write(tmp_path / "names.csv", "\n".join(lines))
-    [result] = ingest.ingest_paths([path], warehouse_url)
+    [result] = load.ingest_paths([path], warehouse_url)
     assert (result.status, result.rows_loaded, result.rows_rejected) == ("loaded", 1, 6)
     problems = rows(
         warehouse_url,

@@ -8,7 +8,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from conftest import rows
 
-from nhandao import generate, ingest, pipeline, settings
+from nhandao import logins, pipeline, settings
+from nhandao.ingest import load
+from nhandao.sample import generate
 
 pytestmark = pytest.mark.dbt
 
@@ -42,17 +44,17 @@ def webhook(monkeypatch):
 def published(module_warehouse_url, manifest, airflow_db, tmp_path_factory):
     folder = tmp_path_factory.mktemp("danang_2024")
     files = generate.generate_province("48", range(2024, 2025), folder, seed=2)
-    assert {r.status for r in ingest.ingest_paths(files, module_warehouse_url)} == {"loaded"}
+    assert {r.status for r in load.ingest_paths(files, module_warehouse_url)} == {"loaded"}
     from nhandao import dbt, warehouse
 
     # built, gated and published as the pipeline does it: as the transformer role
-    dbt.run(["build", "--quiet"], warehouse.runtime_url(warehouse.TRANSFORMER))
+    dbt.run(["build", "--quiet"], warehouse.runtime_url(logins.TRANSFORMER))
     pipeline.publish_audit(pipeline.validate_audit())
     return module_warehouse_url, folder
 
 
 def test_the_monitor_dag_snapshots_writes_the_page_and_alerts_once(published, webhook):
-    from nhandao.demo import load_dags, run_dag
+    from nhandao.sample.demo import load_dags, run_dag
 
     published, folder = published
     monthly_files = len(list(folder.glob("48-*-2024M??.csv")))

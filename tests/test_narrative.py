@@ -16,7 +16,7 @@ import pytest
 from test_ingest import cp1258
 
 from nhandao.cli import main
-from nhandao.narrative import extract_figures, extract_file, read_report
+from nhandao.ingest.narrative import extract_figures, extract_file, read_report
 
 # A copy of the workplace's shared/reports and shared/tools/score_extraction.py (see its README)
 REPORTS = Path(__file__).resolve().parent / "data" / "narrative_reports"

@@ -10,12 +10,17 @@ import psycopg
 import pytest
 from conftest import rows
 
-from nhandao import access, dbt, gate, generate, ingest, publish
+from nhandao import dbt, submission_format
+from nhandao.access import roles
 from nhandao.cli import main
+from nhandao.gate import validate
+from nhandao.ingest import load
+from nhandao.publish import release
+from nhandao.sample import generate
 
 pytestmark = pytest.mark.dbt
 
-HEADER = ",".join(generate.COLUMNS)
+HEADER = ",".join(submission_format.COLUMNS)
 # Đà Nẵng (48) and Hậu Giang (93), one year each: two provinces, small enough to build quickly.
 # Slices are today's provinces: Hậu Giang's figures belong to Cần Thơ (92) since July 2025.
 PROVINCES = ("48", "93")
@@ -40,11 +45,11 @@ def province_rows(url: str, province: str) -> list[tuple]:
     )
 
 
-def build_gate_publish(url: str) -> tuple[gate.GateResult, publish.Publication]:
+def build_gate_publish(url: str) -> tuple[validate.GateResult, release.Publication]:
     dbt.run(["build", "--quiet"], url)
-    result = gate.enforce(gate.run_gate(url))
+    result = validate.enforce(validate.run_gate(url))
     with psycopg.connect(url) as conn:
-        return result, publish.publish(conn, dbt.published_slices(), result.gate_run_id)
+        return result, release.publish(conn, dbt.published_slices(), result.gate_run_id)
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +60,7 @@ def published(module_warehouse_url, manifest, tmp_path_factory):
         for province in PROVINCES
         for path in generate.generate_province(province, range(2023, 2024), folder, seed=4)
     ]
-    assert {r.status for r in ingest.ingest_paths(files, module_warehouse_url)} == {"loaded"}
+    assert {r.status for r in load.ingest_paths(files, module_warehouse_url)} == {"loaded"}
     result, publication = build_gate_publish(module_warehouse_url)
     assert result.passed
     return module_warehouse_url, folder, publication
@@ -79,7 +84,7 @@ def land_one_aid_figure(url: str, folder, tmp_path, period: str, value: str) -> 
         f"{HEADER}\n{row['reporting_unit_code']},,{period},aid_value_vnd,{value},,general,\n",
         encoding="utf-8",
     )
-    assert ingest.ingest_paths([path], url)[0].status == "loaded"
+    assert load.ingest_paths([path], url)[0].status == "loaded"
 
 
 def test_both_provinces_are_published_and_recorded(published):
@@ -126,7 +131,7 @@ def test_a_blocking_failure_holds_back_its_province_only(published, tmp_path, ca
         ),
         encoding="utf-8",
     )
-    loaded = ingest.ingest_paths(sorted(tmp_path.glob("*.csv")), url)
+    loaded = load.ingest_paths(sorted(tmp_path.glob("*.csv")), url)
     assert {r.status for r in loaded} == {"loaded"}
 
     result, publication = build_gate_publish(url)
@@ -183,7 +188,7 @@ def test_a_reader_during_publication_sees_old_or_new_never_a_mix(published, tmp_
     url, folder, _ = published
     land_one_aid_figure(url, folder, tmp_path, "2024M01", "123.456.000")
     dbt.run(["build", "--quiet"], url)
-    result = gate.run_gate(url)
+    result = validate.run_gate(url)
     before = rows(url, READ_STATE)[0]
 
     seen, errors, stop = set(), [], threading.Event()
@@ -201,7 +206,7 @@ def test_a_reader_during_publication_sees_old_or_new_never_a_mix(published, tmp_
     try:
         time.sleep(0.3)
         with psycopg.connect(url) as conn:
-            publish.publish(conn, dbt.published_slices(), result.gate_run_id)
+            release.publish(conn, dbt.published_slices(), result.gate_run_id)
         time.sleep(0.3)
     finally:
         stop.set()
@@ -228,11 +233,11 @@ def test_a_publication_rewrites_only_the_years_that_changed(published, tmp_path)
             " where current_province_code = '48' and period_code like '2023%'"
         ).rowcount
     assert gone > 0
-    result = gate.enforce(gate.run_gate(url))
+    result = validate.enforce(validate.run_gate(url))
     history = "select xmin::text from marts.fct_aid_value where period_code < '2024' order by 1"
     untouched = rows(url, history)
     with psycopg.connect(url) as conn:
-        publication = publish.publish(conn, dbt.published_slices(), result.gate_run_id)
+        publication = release.publish(conn, dbt.published_slices(), result.gate_run_id)
 
     # Cần Thơ is still held back (its bad May is in the build): Đà Nẵng is published, and
     # its 2023 rows were not rewritten
@@ -269,7 +274,7 @@ def test_a_province_analyst_queries_their_province_only(published, capsys):
     url, _, _ = published
     login = f"analyst_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(url, autocommit=True) as conn:
-        access.grant_analyst(conn, login, ["48"])
+        roles.grant_analyst(conn, login, ["48"])
     try:
         assert main(["query", "--login", login, "--csv", QUERY_PROVINCES]) == 0
         assert capsys.readouterr().out.split() == ["current_province_code", "48"]
@@ -282,7 +287,7 @@ def test_a_province_analyst_queries_their_province_only(published, capsys):
         assert len(every) > 1
     finally:
         with psycopg.connect(url, autocommit=True) as conn:
-            access.revoke_analyst(conn, login)
+            roles.revoke_analyst(conn, login)
 
 
 def test_the_gate_runs_again_when_a_province_is_gone(published):
@@ -294,6 +299,6 @@ def test_the_gate_runs_again_when_a_province_is_gone(published):
         for table, column in slices.items():
             for schema in ("audit", "marts"):
                 conn.execute(f"delete from {schema}.{table} where {column} = '92'")
-    result = gate.run_gate(url)
+    result = validate.run_gate(url)
     assert result.provinces == ["48"]
     assert result.can_publish

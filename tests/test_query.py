@@ -8,8 +8,9 @@ import psycopg
 import pytest
 from conftest import rows
 
-from nhandao import access, cli, warehouse
-from nhandao.access import ANALYST, LOADER, QUERY, TRANSFORMER
+from nhandao import cli, logins, warehouse
+from nhandao.access import roles
+from nhandao.access.roles import ANALYST, LOADER, QUERY, TRANSFORMER
 from nhandao.cli import main
 
 FIGURES = [("a", "48", 1), ("b", "48", 2), ("c", "01", 4)]
@@ -30,7 +31,7 @@ MARTS_TABLES = (
 @pytest.fixture
 def marts(warehouse_url):
     """A warehouse with two published tables (one by province), owned by the transformer."""
-    with psycopg.connect(access.role_url(warehouse_url, TRANSFORMER), autocommit=True) as conn:
+    with psycopg.connect(logins.role_url(warehouse_url, TRANSFORMER), autocommit=True) as conn:
         conn.execute(
             "create table marts.fct_test"
             " (figure_id text primary key, current_province_code text, value numeric)"
@@ -39,7 +40,7 @@ def marts(warehouse_url):
             cur.executemany("insert into marts.fct_test values (%s, %s, %s)", FIGURES)
         conn.execute("create table marts.dim_test (province_code text)")
         conn.execute("insert into marts.dim_test values ('48'), ('01')")
-        access.secure_marts(conn)
+        roles.secure_marts(conn)
     return warehouse_url
 
 
@@ -140,7 +141,7 @@ def test_copy_to_program_runs_no_command(marts, capsys):
 def test_a_province_analyst_uses_their_own_login(marts, capsys, monkeypatch):
     login = f"analyst_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(marts, autocommit=True) as admin:
-        access.grant_analyst(admin, login, ["48"], password="mat-khau-da-nang")
+        roles.grant_analyst(admin, login, ["48"], password="mat-khau-da-nang")
     try:
         select = "select current_province_code, sum(value) from marts.fct_test group by 1"
         code, out, _ = run(capsys, "query", "--login", login, "--csv", select)
@@ -156,14 +157,14 @@ def test_a_province_analyst_uses_their_own_login(marts, capsys, monkeypatch):
         assert code == 2 and f"cannot log in as {login}" in err
     finally:
         with psycopg.connect(marts, autocommit=True) as admin:
-            access.revoke_analyst(admin, login)
+            roles.revoke_analyst(admin, login)
 
 
 def test_only_a_plain_analyst_login_runs_queries(marts, capsys):
     """Fail closed: a login with more than an analyst's rights never runs the user's SQL."""
     login = f"analyst_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(marts, autocommit=True) as admin:
-        access.grant_analyst(admin, login, ["48"])
+        roles.grant_analyst(admin, login, ["48"])
     marker = "select count(*) as n from marts.dim_test"
     try:
         assert run(capsys, "query", "--login", login, "--csv", marker)[:2] == (0, "n\r\n2\r\n")
@@ -191,7 +192,7 @@ def test_only_a_plain_analyst_login_runs_queries(marts, capsys):
     finally:
         with psycopg.connect(marts, autocommit=True) as admin:
             admin.execute(f"alter role {QUERY} nobypassrls")
-            access.revoke_analyst(admin, login)
+            roles.revoke_analyst(admin, login)
 
 
 def test_status_and_report_read_as_the_transformer_read_only(marts):

@@ -8,10 +8,12 @@ import psycopg
 import pytest
 from conftest import rows
 
-from nhandao import dbt, gate, generate, publish, warehouse
+from nhandao import dbt, logins, submission_format, warehouse
 from nhandao.cli import main
+from nhandao.gate import validate
+from nhandao.publish import release
 
-HEADER = ",".join(generate.COLUMNS)
+HEADER = ",".join(submission_format.COLUMNS)
 FACTS = ("fct_aid_value", "fct_blood_units", "fct_households_helped")
 
 VERSION_1 = """\
@@ -74,11 +76,11 @@ def published(url: str) -> dict[tuple[str, str], int]:
 
 def build_gate_publish(url: str) -> None:
     """Build, gate and publish as the DAGs do: logged in as the transformer."""
-    url = warehouse.runtime_url(warehouse.TRANSFORMER)
+    url = warehouse.runtime_url(logins.TRANSFORMER)
     dbt.run(["build", "--quiet"], url)
-    result = gate.enforce(gate.run_gate(url))
+    result = validate.enforce(validate.run_gate(url))
     with psycopg.connect(url) as conn:
-        publication = publish.publish(conn, dbt.published_slices(), result.gate_run_id)
+        publication = release.publish(conn, dbt.published_slices(), result.gate_run_id)
     assert publication.provinces_held_back == []
 
 
@@ -230,17 +232,17 @@ def test_the_incremental_build_equals_a_full_refresh(first_version):
 
     incremental = audit_contents()
     assert incremental["fct_figure_revisions"]  # the three versions above were built
-    dbt.run(["build", "--full-refresh", "--quiet"], warehouse.runtime_url(warehouse.TRANSFORMER))
+    dbt.run(["build", "--full-refresh", "--quiet"], warehouse.runtime_url(logins.TRANSFORMER))
     assert audit_contents() == incremental
 
 
 def test_files_loaded_before_the_reports_were_recorded_get_them(warehouse_url, tmp_path):
     """An upgraded warehouse: files loaded by an earlier nhandao have no unit_periods until the
     admin's bootstrap fills them in from their rows, so their resubmissions are recognised."""
-    from nhandao import ingest
+    from nhandao.ingest import load
 
     path = land(tmp_path, "48-492-2024M03.csv", VERSION_1)
-    assert ingest.ingest_paths([path], warehouse_url)[0].status == "loaded"
+    assert load.ingest_paths([path], warehouse_url)[0].status == "loaded"
     recorded = rows(warehouse_url, "select unit_periods from raw.submission_files")
     assert recorded == [(["20242|2024M03", "20245|2024M03", "492|2024M03"],)]
     with psycopg.connect(warehouse_url) as conn:
@@ -248,5 +250,5 @@ def test_files_loaded_before_the_reports_were_recorded_get_them(warehouse_url, t
     with warehouse.connect(warehouse_url) as conn:
         warehouse.bootstrap(conn)
     assert rows(warehouse_url, "select unit_periods from raw.submission_files") == recorded
-    [resent] = ingest.ingest_paths([land(tmp_path, "48-492-2024M03_v2.csv", VERSION_2)])
+    [resent] = load.ingest_paths([land(tmp_path, "48-492-2024M03_v2.csv", VERSION_2)])
     assert "2 figures kept from file" in resent.line()

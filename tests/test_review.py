@@ -11,10 +11,11 @@ import docx
 import pytest
 from conftest import rows
 
-from nhandao import dbt, generate, ingest, landing, review, warehouse
+from nhandao import dbt, logins, submission_format, warehouse
 from nhandao.cli import main
+from nhandao.ingest import landing, load, review
 
-HEADER = ",".join(generate.COLUMNS)
+HEADER = ",".join(submission_format.COLUMNS)
 
 # Quận Hải Châu (492), September 2024: four figures and a plan, which is not a figure
 DOCX_NAME = "492-2024M09-bao-cao.docx"
@@ -75,9 +76,9 @@ def land(folder: Path) -> None:
     (folder / CSV_NAME).write_text(CSV_TEXT, encoding="utf-8")
 
 
-def process_landing() -> list[tuple[ingest.IngestResult, str]]:
+def process_landing() -> list[tuple[load.IngestResult, str]]:
     """What the ingest DAG does: the pending files, loaded as nhandao_loader, filed away."""
-    return landing.process(landing.pending(), warehouse.runtime_url(warehouse.LOADER))
+    return landing.process(landing.pending(), warehouse.runtime_url(logins.LOADER))
 
 
 def file_ids(url: str) -> dict[str, int]:
@@ -272,7 +273,7 @@ def test_unreadable_and_empty_reports_are_rejected(warehouse_url, tmp_path):
     fake.write_bytes(b"<html>not a document</html>")
     empty = tmp_path / "492-2024M10-trong.md"
     empty.write_text("# Báo cáo tháng 10\n\nKhông có hoạt động.\n", encoding="utf-8")
-    results = ingest.ingest_paths([fake, empty], warehouse_url)
+    results = load.ingest_paths([fake, empty], warehouse_url)
     assert [r.status for r in results] == ["rejected", "rejected"]
     reasons = rows(warehouse_url, "select reason_code from raw.rejections order by rejection_id")
     assert reasons == [("unreadable_file",), ("no_figures",)]
@@ -298,7 +299,7 @@ def test_a_csv_saved_as_text_still_loads_as_a_csv(warehouse_url, tmp_path):
     path = tmp_path / "hai-chau.txt"  # Excel's "Unicode text": UTF-16, tab-separated
     text = CSV_TEXT.replace(",", "\t")
     path.write_bytes(text.encode("utf-16"))
-    [result] = ingest.ingest_paths([path], warehouse_url)
+    [result] = load.ingest_paths([path], warehouse_url)
     assert (result.status, result.kind, result.rows_loaded) == ("loaded", "figures", 1)
     assert rows(warehouse_url, "select source_format from raw.submission_files") == [("csv",)]
 
@@ -309,7 +310,7 @@ def test_a_csv_saved_as_text_still_loads_as_a_csv(warehouse_url, tmp_path):
 def test_decisions_are_kept_the_latest_holds_and_mistakes_exit_2(warehouse_url, tmp_path, capsys):
     path = (tmp_path / TXT_NAME).with_suffix(".md")
     path.write_text(TXT_TEXT, encoding="utf-8")
-    [result] = ingest.ingest_paths([path], warehouse_url)
+    [result] = load.ingest_paths([path], warehouse_url)
     file_id = result.file_id
     with warehouse.connect(warehouse_url) as conn:
         review.decide(conn, file_id, "rejected", [2], reviewed_by="lan")

@@ -24,14 +24,15 @@ from decimal import Decimal
 import psycopg
 import pytest
 from conftest import rows
-
-from nhandao import generate, reference, settings, warehouse
-from nhandao.airflow_services import (
+from harness.airflow_services import (
     TERMINAL_STATES,
     AirflowServices,
     ServiceFailed,
-    sqlalchemy_url,
+    metadata_db_url,
 )
+
+from nhandao import reference, settings, warehouse
+from nhandao.sample import generate
 
 pytestmark = [pytest.mark.dbt, pytest.mark.airflow, pytest.mark.slow]
 
@@ -84,7 +85,7 @@ def airflow_services(server_url, warehouse_url, manifest, tmp_path):
     with metadata_database(server_url) as metadata_url:
         services = AirflowServices(
             tmp_path / "airflow",
-            sqlalchemy_url(metadata_url),
+            metadata_db_url(metadata_url),
             settings={
                 **service_settings(),
                 # each of the ~65 build tasks imports dbt afresh (10-15 s on a busy 2-core

@@ -4,9 +4,10 @@ from datetime import date
 
 import pytest
 
-from nhandao import generate, reference, warehouse
-from nhandao.gate import sqlalchemy_url
+from nhandao import reference, warehouse
+from nhandao.gate.validate import sqlalchemy_url
 from nhandao.periods import parse_period
+from nhandao.sample import generate
 from nhandao.text import fold
 
 

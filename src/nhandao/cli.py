@@ -7,9 +7,11 @@ import os
 import sys
 from pathlib import Path
 
+from nhandao import logins
+
 
 def _generate(args: argparse.Namespace) -> int:
-    from nhandao.generate import generate_province, national_run, parse_years
+    from nhandao.sample.generate import generate_province, national_run, parse_years
 
     years = parse_years(args.years)
     try:
@@ -33,7 +35,7 @@ def _generate(args: argparse.Namespace) -> int:
 
 
 def _template(args: argparse.Namespace) -> int:
-    from nhandao.excel import write_template
+    from nhandao.ingest.excel_form import write_template
 
     try:
         path = write_template(args.unit, args.period, Path(args.out), args.program)
@@ -52,7 +54,14 @@ def _loader_url(command: str) -> str | None:
     url = warehouse.ensure_warehouse()
     if not settings.run_as_roles():
         return url
-    url = warehouse.runtime_url(warehouse.LOADER)
+    return _role_url(command, logins.LOADER)
+
+
+def _role_url(command: str, role: str) -> str | None:
+    """The URL logging in as `role`; None, after saying why, when the roles are not set up."""
+    from nhandao import warehouse
+
+    url = warehouse.runtime_url(role)
     try:
         warehouse.check_runtime(url)
     except warehouse.NotSetUp as exc:
@@ -62,7 +71,7 @@ def _loader_url(command: str) -> str | None:
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from nhandao import ingest
+    from nhandao.ingest import load
 
     paths = [Path(p) for p in args.paths]
     missing = [str(p) for p in paths if not p.is_file()]
@@ -72,7 +81,7 @@ def _ingest(args: argparse.Namespace) -> int:
     url = _loader_url("ingest")
     if url is None:
         return 2
-    results = ingest.ingest_paths(paths, url)
+    results = load.ingest_paths(paths, url)
     for result in results:
         print(result.line())
         for detail in result.details():
@@ -81,7 +90,7 @@ def _ingest(args: argparse.Namespace) -> int:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from nhandao import narrative
+    from nhandao.ingest import narrative
 
     path = Path(args.path)
     if not path.is_file():
@@ -104,7 +113,8 @@ def _review(args: argparse.Namespace) -> int:
 
     from tabulate import tabulate
 
-    from nhandao import review, warehouse
+    from nhandao import warehouse
+    from nhandao.ingest import review
 
     url = _loader_url("review")  # decisions are appended to raw, which only the loader writes
     if url is None:
@@ -180,19 +190,12 @@ def _review(args: argparse.Namespace) -> int:
 
 def _query(args: argparse.Namespace) -> int:
     """Run one statement as a plain analyst login (nhandao_query, or --login), read-only."""
-    import psycopg
+    from nhandao.access import query
 
-    from nhandao import query
-
-    try:
-        with query.connect_reader(args.login) as conn:
-            columns, rows = query.run_query(conn, args.sql)
-    except query.QueryRefused as exc:
-        print(f"nhandao query: {exc}", file=sys.stderr)
-        return 2
-    except psycopg.Error as exc:
-        print(f"nhandao query: {exc}".rstrip(), file=sys.stderr)
-        return 1
+    found = _read_marts("query", args.login, lambda conn: query.run_query(conn, args.sql))
+    if isinstance(found, int):
+        return found
+    columns, rows = found
     print(query.as_csv(columns, rows) if args.csv else query.as_table(columns, rows), end="")
     if not args.csv:
         print(f"\n({len(rows)} rows)")
@@ -201,20 +204,31 @@ def _query(args: argparse.Namespace) -> int:
 
 def _summary(args: argparse.Namespace) -> int:
     """The district-year table, read from marts as `nhandao query` reads them."""
+    from nhandao.access import query
+
+    found = _read_marts("summary", args.login, query.district_year_summary)
+    if isinstance(found, int):
+        return found
+    print(found)
+    return 0
+
+
+def _read_marts(command: str, login: str | None, read):
+    """What `read(conn)` returns, connected as the analyst login; on failure, the exit status
+    (2: the statement was refused, 1: Postgres said no) after saying why."""
     import psycopg
 
-    from nhandao import query
+    from nhandao.access import query
 
     try:
-        with query.connect_reader(args.login) as conn:
-            print(query.district_year_summary(conn))
+        with query.connect_reader(login) as conn:
+            return read(conn)
     except query.QueryRefused as exc:
-        print(f"nhandao summary: {exc}", file=sys.stderr)
+        print(f"nhandao {command}: {exc}", file=sys.stderr)
         return 2
     except psycopg.Error as exc:
-        print(f"nhandao summary: {exc}".rstrip(), file=sys.stderr)
+        print(f"nhandao {command}: {exc}".rstrip(), file=sys.stderr)
         return 1
-    return 0
 
 
 REVISION_DAYS = 30  # `nhandao status` lists the resubmissions published this recently
@@ -229,11 +243,8 @@ def _monitor_connection(command: str):
 
     url = warehouse.reader_url()
     if settings.run_as_roles():
-        url = warehouse.runtime_url(warehouse.TRANSFORMER)
-        try:
-            warehouse.check_runtime(url)
-        except warehouse.NotSetUp as exc:
-            print(f"nhandao {command}: {exc}", file=sys.stderr)
+        url = _role_url(command, logins.TRANSFORMER)
+        if url is None:
             return None
     return warehouse.connect(url, options="-c default_transaction_read_only=on")
 
@@ -241,15 +252,15 @@ def _monitor_connection(command: str):
 def _status(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from nhandao import monitor
-    from nhandao.gate_report import local_time as when
+    from nhandao.gate.report import local_time as when
+    from nhandao.monitor import completeness
 
     conn = _monitor_connection("status")
     if conn is None:
         return 2
     with conn:
-        states = monitor.province_states(conn)
-        revisions = monitor.recent_revisions(conn, days=REVISION_DAYS)
+        states = completeness.province_states(conn)
+        revisions = completeness.recent_revisions(conn, days=REVISION_DAYS)
     if not states:
         print("no province loaded yet")
         return 0
@@ -287,7 +298,7 @@ def _status(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from nhandao import status_page
+    from nhandao.monitor import status_page
 
     conn = _monitor_connection("report")
     if conn is None:
@@ -298,8 +309,8 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from nhandao.demo import DagRunFailed, run_demo
-    from nhandao.generate import parse_years
+    from nhandao.sample.demo import DagRunFailed, run_demo
+    from nhandao.sample.generate import parse_years
 
     try:
         run_demo(args.province, parse_years(args.years), args.seed)
@@ -338,25 +349,26 @@ def _env(args: argparse.Namespace) -> int:
 
 def _roles_run(action) -> int:
     """Run an access action as the admin (the warehouse URL's user); print what it returns."""
-    from nhandao import access, warehouse
+    from nhandao import warehouse
+    from nhandao.access import roles
 
     try:
         with warehouse.connect(warehouse.ensure_warehouse(), autocommit=True) as conn:
             print("\n".join(action(conn)))
-    except access.AccessError as exc:
+    except roles.AccessError as exc:
         print(f"nhandao roles: {exc}", file=sys.stderr)
         return 2
     return 0
 
 
 def _roles_setup(args: argparse.Namespace) -> int:
-    from nhandao import access
+    from nhandao.access import roles
 
-    return _roles_run(access.ensure_roles)
+    return _roles_run(roles.ensure_roles)
 
 
 def _roles_grant_analyst(args: argparse.Namespace) -> int:
-    from nhandao import access
+    from nhandao.access import roles
 
     password = None
     if args.password_env:
@@ -364,15 +376,13 @@ def _roles_grant_analyst(args: argparse.Namespace) -> int:
         if not password:
             print(f"nhandao roles: {args.password_env} is not set", file=sys.stderr)
             return 2
-    return _roles_run(
-        lambda conn: [access.grant_analyst(conn, args.login, args.province, password)]
-    )
+    return _roles_run(lambda conn: [roles.grant_analyst(conn, args.login, args.province, password)])
 
 
 def _roles_show(args: argparse.Namespace) -> int:
-    from nhandao import access
+    from nhandao.access import roles
 
-    return _roles_run(lambda conn: [access.show(conn)])
+    return _roles_run(lambda conn: [roles.show(conn)])
 
 
 def build_parser() -> argparse.ArgumentParser:

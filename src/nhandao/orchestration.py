@@ -9,7 +9,7 @@ from __future__ import annotations
 from cosmos import ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import InvocationMode, LoadMode, TestBehavior
 
-from nhandao import dbt, settings, warehouse
+from nhandao import dbt, logins, settings, warehouse
 
 
 def project_config() -> ProjectConfig:
@@ -23,7 +23,7 @@ def project_config() -> ProjectConfig:
         manifest_path=manifest,
         install_dbt_deps=False,
         # dbt's profile variables for the transformer role (string parsing only, no connection)
-        env_vars=dbt.dbt_env(warehouse.runtime_url(warehouse.TRANSFORMER)),
+        env_vars=dbt.dbt_env(warehouse.runtime_url(logins.TRANSFORMER)),
     )
 
 

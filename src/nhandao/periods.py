@@ -6,6 +6,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import date, timedelta
+from functools import cache
+from pathlib import Path
+
+from nhandao import reference
 
 CAMPAIGNS = ("TET", "NHANDAO", "HTD")
 PERIOD_PATTERN = (
@@ -24,7 +28,7 @@ class Period:
     end: date
 
 
-def _month_end(year: int, month: int) -> date:
+def month_end(year: int, month: int) -> date:
     first_next = date(year + (month == 12), month % 12 + 1, 1)
     return first_next - timedelta(days=1)
 
@@ -37,16 +41,16 @@ def parse_period(code: str) -> Period:
     year = int(match[1])
     if match[2]:
         half = int(match[2])
-        return Period(code, "half", date(year, 6 * half - 5, 1), _month_end(year, 6 * half))
+        return Period(code, "half", date(year, 6 * half - 5, 1), month_end(year, 6 * half))
     if match[3]:
         quarter = int(match[3])
         start, end = 3 * quarter - 2, 3 * quarter
-        return Period(code, "quarter", date(year, start, 1), _month_end(year, end))
+        return Period(code, "quarter", date(year, start, 1), month_end(year, end))
     if match[4]:
         month = int(match[4])
-        return Period(code, "month", date(year, month, 1), _month_end(year, month))
+        return Period(code, "month", date(year, month, 1), month_end(year, month))
     if match[5]:
-        return Period(code, "ytd", date(year, 1, 1), _month_end(year, int(match[5])))
+        return Period(code, "ytd", date(year, 1, 1), month_end(year, int(match[5])))
     if match[6]:
         return _campaign(code)
     return Period(code, "year", date(year, 1, 1), date(year, 12, 31))
@@ -56,10 +60,23 @@ def month_code(year: int, month: int) -> str:
     return f"{year}M{month:02d}"
 
 
-def _campaign(code: str) -> Period:
-    from nhandao import reference
+@cache
+def campaign_periods(seeds_dir: Path | None = None) -> tuple[Period, ...]:
+    """Campaign periods of the reporting calendar (2024TET, 2024NHANDAO, 2024HTD, …)."""
+    rows = reference.seed("reporting_calendar.csv", seeds_dir)
+    return tuple(
+        Period(
+            row["period_code"],
+            "campaign",
+            date.fromisoformat(row["start_date"]),
+            date.fromisoformat(row["end_date"]),
+        )
+        for row in rows
+    )
 
-    found = next((p for p in reference.campaign_periods() if p.code == code), None)
+
+def _campaign(code: str) -> Period:
+    found = next((p for p in campaign_periods() if p.code == code), None)
     if found is None:
         raise ValueError(f"campaign period {code!r} is not in the reporting calendar")
     return found

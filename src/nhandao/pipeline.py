@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import logging
 
-from nhandao import alerts, dbt, gate, landing, monitor, publish, settings, status_page, warehouse
+from nhandao import dbt, logins, settings, warehouse
+from nhandao.gate import validate
+from nhandao.ingest import landing
+from nhandao.monitor import alerts, completeness, status_page
+from nhandao.publish import release
 
 log = logging.getLogger(__name__)
-
-RAW_SUBMISSIONS_URI = "nhandao://warehouse/raw/submissions"
-PUBLISHED_MARTS_URI = "nhandao://warehouse/marts"
 
 
 def prepare_warehouse() -> None:
@@ -26,7 +27,7 @@ def prepare_warehouse() -> None:
         return
     if warehouse.is_embedded():
         warehouse.ensure_embedded_server()
-    warehouse.check_runtime(warehouse.runtime_url(warehouse.TRANSFORMER))
+    warehouse.check_runtime(warehouse.runtime_url(logins.TRANSFORMER))
 
 
 def find_new_files(landing_url: str | None = None) -> list[str]:
@@ -37,7 +38,7 @@ def find_new_files(landing_url: str | None = None) -> list[str]:
 def load_files(urls: list[str]) -> dict:
     """Load each file in its own transaction, file it away; a summary with a line per file."""
     prepare_warehouse()
-    processed = landing.process(urls, warehouse.runtime_url(warehouse.LOADER))
+    processed = landing.process(urls, warehouse.runtime_url(logins.LOADER))
     results = [result for result, _ in processed]
     summary = {
         status: sum(r.status == status for r in results)
@@ -55,17 +56,17 @@ def validate_audit(gate_run_id: str | None = None) -> str:
     Raises GateFailed when nothing can be published (a shared table failed, or every province
     was held back); returns the gate run id otherwise, held-back provinces included.
     """
-    url = warehouse.runtime_url(warehouse.TRANSFORMER)
-    result = gate.run_gate(url, gate_run_id=gate_run_id)
+    url = warehouse.runtime_url(logins.TRANSFORMER)
+    result = validate.run_gate(url, gate_run_id=gate_run_id)
     if not result.passed:
         _send(alerts.gate_failed_alerts(result, report_url=result.report_path))
-    return gate.enforce(result).gate_run_id
+    return validate.enforce(result).gate_run_id
 
 
 def _send(pending: list) -> int:
     """Send alerts; a channel that fails is logged (and recorded), never fails the caller."""
     try:
-        return len(alerts.send(pending, url=warehouse.runtime_url(warehouse.TRANSFORMER)))
+        return len(alerts.send(pending, url=warehouse.runtime_url(logins.TRANSFORMER)))
     except alerts.AlertDeliveryFailed as exc:
         log.error("%s", exc)
         return 0
@@ -73,8 +74,8 @@ def _send(pending: list) -> int:
 
 def publish_audit(gate_run_id: str) -> dict:
     """Publish what the gate run allows from audit to marts, in one transaction."""
-    with warehouse.connect(warehouse.runtime_url(warehouse.TRANSFORMER)) as conn:
-        published = publish.publish(conn, dbt.published_slices(), gate_run_id)
+    with warehouse.connect(warehouse.runtime_url(logins.TRANSFORMER)) as conn:
+        published = release.publish(conn, dbt.published_slices(), gate_run_id)
     return {
         "row_counts": published.row_counts,
         "provinces_published": published.provinces_published,
@@ -85,10 +86,10 @@ def publish_audit(gate_run_id: str) -> dict:
 def monitor_reporting(trigger: str) -> dict:
     """Snapshot completeness, overdue reports and province states; rewrite the status page."""
     prepare_warehouse()
-    with warehouse.connect(warehouse.runtime_url(warehouse.TRANSFORMER)) as conn:
-        snapshot_id = monitor.take_snapshot(conn, trigger)
+    with warehouse.connect(warehouse.runtime_url(logins.TRANSFORMER)) as conn:
+        snapshot_id = completeness.take_snapshot(conn, trigger)
         page = status_page.write(conn, settings.reports_dir() / "status")
-        late = monitor.late_provinces(conn, snapshot_id)
+        late = completeness.late_provinces(conn, snapshot_id)
     return {
         "snapshot_id": snapshot_id,
         "status_page": str(page),
@@ -98,6 +99,6 @@ def monitor_reporting(trigger: str) -> dict:
 
 def alert_late_provinces(snapshot_id: int, status_page_path: str) -> int:
     """Tell each province with missing reports (once a day per province and period)."""
-    with warehouse.connect(warehouse.runtime_url(warehouse.TRANSFORMER)) as conn:
-        late = monitor.late_provinces(conn, snapshot_id)
+    with warehouse.connect(warehouse.runtime_url(logins.TRANSFORMER)) as conn:
+        late = completeness.late_provinces(conn, snapshot_id)
     return _send(alerts.late_province_alerts(late, report_url=status_page_path))

@@ -32,9 +32,14 @@ class AdminUnit:
         return self.parent_code if self.level == "ward" else self.code
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
+def seed_rows(path: Path) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
+
+
+def seed(name: str, seeds_dir: Path | None = None) -> list[dict[str, str]]:
+    """The rows of a seed file (seeds/NAME), or of one in `seeds_dir`."""
+    return seed_rows((seeds_dir or settings.seeds_dir()) / name)
 
 
 MAP_FILES = ("admin_units.csv", "admin_units_2025.csv")  # before and from 1 July 2025
@@ -57,16 +62,13 @@ def _unit(row: dict[str, str]) -> AdminUnit:
 def admin_unit_versions(seeds_dir: Path | None = None) -> tuple[AdminUnit, ...]:
     """Every unit of both maps. A code may appear twice: the reform reused ward codes."""
     folder = seeds_dir or settings.seeds_dir()
-    return tuple(_unit(row) for name in MAP_FILES for row in _rows(folder / name))
+    return tuple(_unit(row) for name in MAP_FILES for row in seed_rows(folder / name))
 
 
 @cache
 def admin_units(seeds_dir: Path | None = None) -> dict[str, AdminUnit]:
     """The units of the map before 1 July 2025, by GSO code."""
-    return {
-        row["admin_unit_code"]: _unit(row)
-        for row in _rows((seeds_dir or settings.seeds_dir()) / MAP_FILES[0])
-    }
+    return {row["admin_unit_code"]: _unit(row) for row in seed(MAP_FILES[0], seeds_dir)}
 
 
 def unit_on(code: str, day: date) -> AdminUnit | None:
@@ -85,7 +87,7 @@ def province_name(code: str | None) -> str:
 
 @cache
 def indicator_codes(seeds_dir: Path | None = None) -> frozenset[str]:
-    rows = _rows((seeds_dir or settings.seeds_dir()) / "indicators.csv")
+    rows = seed("indicators.csv", seeds_dir)
     return frozenset(row["indicator_code"] for row in rows)
 
 
@@ -103,7 +105,7 @@ class Program:
 @cache
 def programs(seeds_dir: Path | None = None) -> dict[str, Program]:
     """Every program (campaign or regular activity), by code, with its names."""
-    rows = _rows((seeds_dir or settings.seeds_dir()) / "programs.csv")
+    rows = seed("programs.csv", seeds_dir)
     return {r["program_code"]: Program(r["program_code"], r["name_vi"], r["name_en"]) for r in rows}
 
 
@@ -129,7 +131,7 @@ class Indicator:
 @cache
 def indicators(seeds_dir: Path | None = None) -> dict[str, Indicator]:
     """Every indicator, by code, with its measure unit and plausible maximum per figure."""
-    rows = _rows((seeds_dir or settings.seeds_dir()) / "indicators.csv")
+    rows = seed("indicators.csv", seeds_dir)
     return {
         row["indicator_code"]: Indicator(
             code=row["indicator_code"],
@@ -153,22 +155,5 @@ class Alias:
 @cache
 def admin_unit_aliases(seeds_dir: Path | None = None) -> tuple[Alias, ...]:
     """Older names units are still called by (e.g. Bình Hiên for Phước Ninh, 20242)."""
-    rows = _rows((seeds_dir or settings.seeds_dir()) / "admin_unit_aliases.csv")
+    rows = seed("admin_unit_aliases.csv", seeds_dir)
     return tuple(Alias(row["admin_unit_code"], row["alias_ascii"], row["map"]) for row in rows)
-
-
-@cache
-def campaign_periods(seeds_dir: Path | None = None) -> tuple:
-    """Campaign periods of the reporting calendar (2024TET, 2024NHANDAO, 2024HTD, …)."""
-    from nhandao.periods import Period
-
-    rows = _rows((seeds_dir or settings.seeds_dir()) / "reporting_calendar.csv")
-    return tuple(
-        Period(
-            row["period_code"],
-            "campaign",
-            date.fromisoformat(row["start_date"]),
-            date.fromisoformat(row["end_date"]),
-        )
-        for row in rows
-    )

@@ -30,6 +30,7 @@ from urllib.parse import parse_qs, quote, unquote, urlsplit
 import psycopg
 
 from nhandao import settings, text
+from nhandao.logins import role_url, set_password
 
 EMBEDDED_DATABASE = "nhandao"
 # The embedded server's major version. 18 rather than 16: among other things, a BRIN index no
@@ -102,10 +103,6 @@ def is_embedded_connection(conn: psycopg.Connection) -> bool:
     return conn.info.host == str(embedded_data_dir())
 
 
-LOADER = "nhandao_loader"
-TRANSFORMER = "nhandao_transformer"
-
-
 class NotSetUp(Exception):
     """The warehouse lacks its schemas or runtime roles: the admin must run the setup."""
 
@@ -117,8 +114,6 @@ def runtime_url(role: str) -> str:
     url = warehouse_url()
     if not settings.run_as_roles():
         return url
-    from nhandao.access import role_url
-
     return role_url(url, role)
 
 
@@ -284,8 +279,6 @@ def secure_embedded_server(data_dir: Path) -> bool:
             if credentials_path().is_file():
                 _keep_passwords([])
             return False
-        from nhandao.access import set_password
-
         admin = with_database(embedded_url(), "postgres")
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute("alter system set password_encryption = 'scram-sha-256'")

@@ -11,7 +11,7 @@ validated again: the run takes that judgement over (`validated_in` names the run
 A fingerprint of each slice (its row count and the sum of a 64-bit hash of every row, with a
 hash of the suite) is kept in `monitoring.gate_slices`. So a file that changes one province has
 that province validated, not the whole country. What is left to validate is shared between this
-process and worker processes (`python -m nhandao.gate`) when there is enough of it.
+process and worker processes (`python -m nhandao.gate.validate`) when there is enough of it.
 """
 
 from __future__ import annotations
@@ -20,113 +20,20 @@ import hashlib
 import json
 import logging
 import os
-import re
 import subprocess
 import sys
 import tempfile
 import uuid
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
-from psycopg import sql
 
-from nhandao import settings
-
-BLOCKING = "critical"
-
-
-@dataclass(frozen=True)
-class ExpectationOutcome:
-    suite_name: str
-    expectation_type: str
-    column: str | None
-    severity: str
-    success: bool
-    observed_value: str | None
-    unexpected_count: int | None
-    notes: str | None
-    province_code: str | None = None  # the province slice validated; None: the whole table
-    year: int | None = None  # the year of the province's rows validated; None: all of them
-    validated_in: str | None = None  # an earlier gate run whose judgement of the slice holds
-
-    @property
-    def blocks(self) -> bool:
-        return not self.success and self.severity == BLOCKING
-
-    def describe(self) -> str:
-        target = f"{self.suite_name}.{self.column}" if self.column else self.suite_name
-        if self.province_code:
-            where = " ".join(str(part) for part in (self.province_code, self.year) if part)
-            target = f"[{where}] {target}"
-        found = f" (observed {self.observed_value})" if self.observed_value is not None else ""
-        count = f", {self.unexpected_count} rows" if self.unexpected_count else ""
-        return f"{target}: {self.expectation_type}{found}{count} — {self.notes or ''}".rstrip(" —")
-
-
-@dataclass
-class GateResult:
-    gate_run_id: str
-    outcomes: list[ExpectationOutcome] = field(default_factory=list)
-    data_docs_path: Path | None = None
-    provinces: list[str] = field(default_factory=list)  # the province slices judged
-    report_path: Path | None = None
-    # (suite, province, year, fingerprint, run whose validation holds; None: this one) per slice
-    slices: list[tuple[str, str, int | None, str, str | None]] = field(default_factory=list)
-
-    @property
-    def reused(self) -> int:
-        """Slices judged by an earlier run, their rows and suite unchanged since."""
-        return sum(1 for *_, validated_in in self.slices if validated_in)
-
-    @property
-    def passed(self) -> bool:
-        """True when nothing at all is held back."""
-        return not any(outcome.blocks for outcome in self.outcomes)
-
-    @property
-    def global_failures(self) -> list[ExpectationOutcome]:
-        """Blocking failures of a model published whole: they hold back every province."""
-        return [o for o in self.blocking_failures if o.province_code is None]
-
-    @property
-    def held_back_provinces(self) -> list[str]:
-        if self.global_failures:
-            return list(self.provinces)
-        return sorted({o.province_code for o in self.blocking_failures if o.province_code})
-
-    @property
-    def publishable_provinces(self) -> list[str]:
-        held_back = set(self.held_back_provinces)
-        return [p for p in self.provinces if p not in held_back]
-
-    @property
-    def can_publish(self) -> bool:
-        """Something may be published: no global failure, and not every province held back."""
-        if self.global_failures:
-            return False
-        return not self.provinces or bool(self.publishable_provinces)
-
-    @property
-    def blocking_failures(self) -> list[ExpectationOutcome]:
-        return [outcome for outcome in self.outcomes if outcome.blocks]
-
-    @property
-    def warnings(self) -> list[ExpectationOutcome]:
-        return [o for o in self.outcomes if not o.success and o.severity != BLOCKING]
-
-
-class GateFailed(Exception):
-    """The audit build broke blocking expectations everywhere: nothing can be published."""
-
-    def __init__(self, result: GateResult):
-        self.result = result
-        lines = "\n".join(f"  - {o.describe()}" for o in result.blocking_failures)
-        super().__init__(
-            f"quality gate {result.gate_run_id} failed; marts left as they were:\n{lines}\n"
-            f"Report: {result.report_path}\nData Docs: {result.data_docs_path}"
-        )
+from nhandao import dbt, settings
+from nhandao.gate import report
+from nhandao.gate.results import BLOCKING, ExpectationOutcome, GateFailed, GateResult
+from nhandao.slices import Slice, Slicing, slice_keys, slice_sums, slicing
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -171,45 +78,6 @@ def _drop_empty_config_variables(context_dir: Path) -> None:
     lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     if all(not line or line.startswith(("#", "instance_id:")) for line in lines):
         path.unlink()
-
-
-SLICE_VALUE = re.compile(r"^[0-9A-Za-z_-]{1,32}$")  # province codes (and `unknown`)
-COLUMN_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
-
-Slice = tuple[str, int | None]  # (province, year; None: all the province's rows)
-
-
-@dataclass(frozen=True)
-class Slicing:
-    """How a table is cut into slices: by `column` (the province) and, if set, by the year
-    `year_column` gives (an integer `year`, or text such as `period_code` beginning with it)."""
-
-    column: str
-    year_column: str | None = None
-    year_is_text: bool = True
-
-    def year(self) -> sql.Composable:
-        if self.year_column is None:
-            return sql.SQL("null::int")
-        return sql.SQL("left({}::text, 4)::int").format(sql.Identifier(self.year_column))
-
-    def condition(self, value: str, year: int | None) -> str:
-        """The SQL condition selecting a slice's rows (in a form its index serves)."""
-        for name in (self.column, self.year_column or self.column):
-            if not COLUMN_NAME.match(name):
-                raise ValueError(f"unexpected column name {name!r}")
-        if not SLICE_VALUE.match(value):
-            raise ValueError(f"unexpected {self.column} value {value!r}")
-        condition = f"{self.column} = '{value}'"
-        if year is None or self.year_column is None:
-            return condition
-        year = int(year)
-        if not self.year_is_text:
-            return f"{condition} and {self.year_column} = {year}"
-        return (
-            f"{condition} and {self.year_column} >= '{year:04d}'"
-            f" and {self.year_column} < '{year + 1:04d}'"
-        )
 
 
 def _slice_asset_name(schema: str, table: str, key: Slice) -> str:
@@ -325,49 +193,6 @@ def _datasource(context, url: str):
     return datasource
 
 
-def _column_types(conn: psycopg.Connection, schema: str, table: str) -> dict[str, str]:
-    return dict(
-        conn.execute(
-            "select column_name, data_type from information_schema.columns"
-            " where table_schema = %s and table_name = %s",
-            (schema, table),
-        ).fetchall()
-    )
-
-
-def slicing(
-    conn: psycopg.Connection, schema: str, table: str, column: str, year_column: str | None
-) -> Slicing:
-    """How `table` is sliced: by province, and by year where it has the year column."""
-    types = _column_types(conn, schema, table)
-    if year_column not in types:
-        return Slicing(column)
-    return Slicing(column, year_column, year_is_text=types[year_column] == "text")
-
-
-def slice_keys(conn: psycopg.Connection, schema: str, table: str, by: Slicing) -> list[Slice]:
-    """The slices to validate: every province (and year) in the audit build and in what is
-    published now.
-
-    A slice that is published but missing from the audit build is validated too (as an empty
-    slice), so a build that lost a province's year holds the province back instead of
-    unpublishing it.
-    """
-    keys: set[Slice] = set()
-    for source in (schema, "marts"):
-        types = _column_types(conn, source, table)
-        if by.column in types:
-            year = by.year() if by.year_column in types else sql.SQL("null::int")
-            query = sql.SQL("select distinct {}, {} from {} where {} is not null").format(
-                sql.Identifier(by.column),
-                year,
-                sql.Identifier(source, table),
-                sql.Identifier(by.column),
-            )
-            keys.update(conn.execute(query).fetchall())
-    return sorted(keys, key=lambda key: (key[0], key[1] or 0))
-
-
 def _exception_message(item) -> str | None:
     """The error an expectation raised, if it raised one (GX keeps it beside the result)."""
     info = getattr(item, "exception_info", None) or {}
@@ -477,21 +302,6 @@ def resolve_table(suite_dict: dict, schema: str, table: str) -> dict:
 
 def suite_fingerprint(suite_dict: dict) -> str:
     return hashlib.sha256(json.dumps(suite_dict, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def slice_sums(
-    conn: psycopg.Connection, schema: str, table: str, by: Slicing, provinces: list[str]
-) -> dict[Slice, tuple[int, object]]:
-    """Each slice of `provinces`: its row count and the sum of a 64-bit hash of each row's
-    text (one read of the table; what the gate and the publisher fingerprint slices by)."""
-    query = sql.SQL(
-        "select {column}, {year}, count(*), sum(hashtextextended(slice_rows::text, 0)::numeric)"
-        " from {table} as slice_rows where {column} = any(%s) group by 1, 2"
-    ).format(column=sql.Identifier(by.column), year=by.year(), table=sql.Identifier(schema, table))
-    return {
-        (value, year): (count, total)
-        for value, year, count, total in conn.execute(query, (provinces,))
-    }
 
 
 def slice_fingerprints(
@@ -608,9 +418,9 @@ def _run_checkpoint(context_dir: str, name: str, gate_run_id: str) -> list[Expec
 
 
 def _worker(context_dir: Path, name: str, gate_run_id: str, output: Path) -> subprocess.Popen:
-    """`python -m nhandao.gate CONTEXT CHECKPOINT RUN OUTPUT`: a process of its own (its own GX
-    context and connections), which writes its outcomes to OUTPUT as JSON."""
-    command = [sys.executable, "-m", "nhandao.gate", str(context_dir), name, gate_run_id]
+    """`python -m nhandao.gate.validate CONTEXT CHECKPOINT RUN OUTPUT`: a process of its own (its
+    own GX context and connections), which writes its outcomes to OUTPUT as JSON."""
+    command = [sys.executable, "-m", "nhandao.gate.validate", str(context_dir), name, gate_run_id]
     return subprocess.Popen([*command, str(output)])
 
 
@@ -693,8 +503,6 @@ def run_gate(
     """
     import great_expectations as gx
 
-    from nhandao import dbt, gate_report
-
     suites = load_suites(suites_dir or settings.expectations_dir() / "suites")
     slices = dbt.published_slices() if slices is None else slices
     years = dbt.published_years() if years is None else years
@@ -755,7 +563,7 @@ def run_gate(
         provinces=sorted(provinces),
         slices=judged,
     )
-    result.report_path = gate_report.write(result, settings.reports_dir() / "gate")
+    result.report_path = report.write(result, settings.reports_dir() / "gate")
     with psycopg.connect(url) as conn:
         _record(conn, result)
     return result

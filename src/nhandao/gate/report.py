@@ -9,16 +9,10 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from nhandao import reference
-
-if TYPE_CHECKING:
-    from nhandao.gate import GateResult
-
-
-VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
+from nhandao.gate.results import GateResult
+from nhandao.submission_format import VIETNAM
 
 
 def local_time(value: datetime | None) -> str:

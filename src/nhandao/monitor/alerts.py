@@ -12,20 +12,20 @@ import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
 
-from nhandao import reference, warehouse
+from nhandao import logins, reference, warehouse
+from nhandao.submission_format import VIETNAM
 
 log = logging.getLogger(__name__)
 
 KINDS = ("gate_failed", "dag_failed", "province_late")
 CHANNELS = ("smtp", "webhook")
 SMTP_CONN_ID = "nhandao_smtp"
-VIETNAM = timezone(timedelta(hours=7))  # no daylight saving time
 WEBHOOK_TIMEOUT_SECONDS = 10
 
 
@@ -442,12 +442,46 @@ def _ledger(url: str | None) -> psycopg.Connection | None:
     """The warehouse connection that records attempts; None (logged) if it is unreachable, so
     that an alert about a broken warehouse still goes out."""
     try:
-        url = url or warehouse.runtime_url(warehouse.TRANSFORMER)
+        url = url or warehouse.runtime_url(logins.TRANSFORMER)
         conn = warehouse.connect(url, autocommit=True)
     except Exception:
         log.exception("alerts: the warehouse is unreachable; sending without recording")
         return None
     return conn
+
+
+def _pending(conn: psycopg.Connection | None, channel: str, alerts: list[Alert]) -> list[Alert]:
+    """The alerts still to send through `channel`: each late province once, none twice."""
+    pending, seen = [], set()
+    for alert in alerts:
+        key = (alert.kind, alert.dedup_key)
+        if alert.kind == "province_late" and key in seen:
+            continue
+        seen.add(key)
+        if _already_sent(conn, alert, channel):
+            log.info("alerts: %s already sent by %s, skipped", alert.dedup_key, channel)
+            continue
+        pending.append(alert)
+    return pending
+
+
+def _send_through(
+    conn: psycopg.Connection | None, channel: str, alerts: list[Alert]
+) -> list[Delivery]:
+    """Send what is pending through one channel and record each attempt."""
+    pending = _pending(conn, channel, alerts)
+    if not pending:
+        return []
+    try:
+        errors = SENDERS[channel](pending)
+    except Exception as exc:  # a sender bug must not stop the other channels
+        errors = [_error(exc)] * len(pending)
+    attempts = [
+        Delivery(alert, channel, ok=error is None, error=error)
+        for alert, error in zip(pending, errors, strict=True)
+    ]
+    _record(conn, attempts)
+    return attempts
 
 
 def send(alerts: Iterable[Alert], url: str | None = None) -> list[Delivery]:
@@ -474,28 +508,7 @@ def send(alerts: Iterable[Alert], url: str | None = None) -> list[Delivery]:
     deliveries: list[Delivery] = []
     try:
         for channel in channels:
-            pending, seen = [], set()
-            for alert in alerts:
-                key = (alert.kind, alert.dedup_key)
-                if alert.kind == "province_late" and key in seen:
-                    continue
-                seen.add(key)
-                if _already_sent(conn, alert, channel):
-                    log.info("alerts: %s already sent by %s, skipped", alert.dedup_key, channel)
-                    continue
-                pending.append(alert)
-            if not pending:
-                continue
-            try:
-                errors = SENDERS[channel](pending)
-            except Exception as exc:  # a sender bug must not stop the other channels
-                errors = [_error(exc)] * len(pending)
-            attempts = [
-                Delivery(alert, channel, ok=error is None, error=error)
-                for alert, error in zip(pending, errors, strict=True)
-            ]
-            _record(conn, attempts)
-            deliveries.extend(attempts)
+            deliveries.extend(_send_through(conn, channel, alerts))
     finally:
         if conn is not None:
             conn.close()

@@ -13,7 +13,7 @@ block, Postgres stores the previous one.
 The first row that is not clean in this strict sense (a value written the Vietnamese way, a unit
 given by name, an unknown code, a duplicate, a malformed line, anything unusual) stops the bulk
 path: its transaction is rolled back and the file goes through the set-wise SQL path
-(`nhandao.ingest`), which reads such rows and explains every problem. So the bulk path decides
+(`nhandao.ingest.load`), which reads such rows and explains every problem. So the bulk path decides
 nothing the SQL path would decide differently: a row it stores reads, through staging, exactly as
 the SQL path's row for it. (It leaves the columns the SQL path fills with what a row was read as
 (`resolved_unit_code`, `parsed_value`, `parsed_qualifier`) null, which staging reads as "as
@@ -37,9 +37,9 @@ import pyarrow.csv as pa_csv
 from psycopg.copy import QueuedLibpqWriter
 
 from nhandao import reference, settings
-from nhandao.generate import COLUMNS
-from nhandao.ingest import QUALIFIERS, period_end_sql, period_start_sql
+from nhandao.ingest.setwise import period_end_sql, period_start_sql
 from nhandao.periods import PERIOD_PATTERN
+from nhandao.submission_format import COLUMNS, QUALIFIERS
 
 # bytes of CSV per batch: small enough that Postgres gets its first rows early and never waits
 # long for the next, large enough that the per-batch work stays small (on the 1M-row benchmark

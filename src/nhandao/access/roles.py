@@ -16,28 +16,25 @@ on the embedded server, those not given are generated and kept in its password f
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 import os
 import re
 from collections.abc import Iterable, Mapping
-from urllib.parse import quote, unquote, urlsplit
 
 import psycopg
 from psycopg import errors, sql
 
-LOADER = "nhandao_loader"
-TRANSFORMER = "nhandao_transformer"
-ANALYST = "nhandao_analyst"
-QUERY = "nhandao_query"  # the login `nhandao query` runs as: an analyst of every province
-RUNTIME_ROLES = (LOADER, TRANSFORMER, ANALYST)
-OWN_LOGINS = (LOADER, TRANSFORMER, QUERY)
-PASSWORD_VARIABLES = {
-    LOADER: "NHANDAO_LOADER_PASSWORD",
-    TRANSFORMER: "NHANDAO_TRANSFORMER_PASSWORD",
-    QUERY: "NHANDAO_QUERY_PASSWORD",
-}
+from nhandao import reference, warehouse
+from nhandao.logins import (
+    ANALYST,
+    LOADER,
+    OWN_LOGINS,
+    PASSWORD_VARIABLES,
+    QUERY,
+    RUNTIME_ROLES,
+    TRANSFORMER,
+    set_password,
+)
+
 READ_ONLY_SETTING = "default_transaction_read_only=on"
 
 # The schemas the transformer builds into: it owns what is in them (dbt seeds go to reference).
@@ -140,96 +137,12 @@ class AccessError(Exception):
     """A role or scope request that nhandao refuses (unknown province, a privileged role, …)."""
 
 
-def role_url(url: str, role: str, password: str | None = None) -> str:
-    """The warehouse URL logged in as `role`; the password is given, or read from the role's
-    variable (NHANDAO_LOADER_PASSWORD, NHANDAO_TRANSFORMER_PASSWORD, NHANDAO_QUERY_PASSWORD), or
-    the URL's own when `role` is its user, or left to libpq (PGPASSWORD, the URL's `passfile`
-    such as the embedded server's password file, ~/.pgpass)."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("postgresql", "postgres"):
-        raise ValueError(f"not a postgresql:// URL: {parts.scheme}://…")
-    if password is None and role in PASSWORD_VARIABLES:
-        password = os.environ.get(PASSWORD_VARIABLES[role]) or None
-    if password is None and unquote(parts.username or "") == role:
-        password = unquote(parts.password or "") or None
-    userinfo = quote(role, safe="")
-    if password:
-        userinfo += ":" + quote(password, safe="")
-    host = parts.netloc.rpartition("@")[2]
-    # keep the other parameters exactly as written (libpq decodes %XX, not "+")
-    query = "&".join(
-        item
-        for item in parts.query.split("&")
-        if item and unquote(item.partition("=")[0]) not in ("user", "password")
-    )
-    return parts._replace(netloc=f"{userinfo}@{host}", query=query).geturl()
-
-
-def scram_secret(password: str) -> str:
-    """The SCRAM-SHA-256 secret Postgres stores for a password, computed here so the password
-    itself never reaches the server (nor its logs)."""
-    salt, iterations = os.urandom(16), 4096
-    salted = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-    server_key = hmac.new(salted, b"Server Key", "sha256").digest()
-    b64 = base64.b64encode
-    stored_key = hashlib.sha256(client_key).digest()
-    return (
-        f"SCRAM-SHA-256${iterations}:{b64(salt).decode()}"
-        f"${b64(stored_key).decode()}:{b64(server_key).decode()}"
-    )
-
-
-def _password_literal(password: str) -> sql.Composable:
-    # Postgres normalises non-ASCII passwords (SASLprep) before hashing: let it do so for those.
-    return sql.Literal(scram_secret(password) if password.isascii() else password)
-
-
-def scram_verifies(secret: str | None, password: str) -> bool:
-    """True when the stored SCRAM-SHA-256 `secret` is that of `password` (ASCII passwords only:
-    Postgres normalises others first, which this does not)."""
-    if not secret or not secret.startswith("SCRAM-SHA-256$") or not password.isascii():
-        return False
-    try:
-        iterations, salt = secret.split("$")[1].split(":")
-        stored_key = secret.split("$")[2].split(":")[0]
-        salted = hashlib.pbkdf2_hmac(
-            "sha256", password.encode(), base64.b64decode(salt), int(iterations)
-        )
-    except (IndexError, ValueError):
-        return False
-    client_key = hmac.new(salted, b"Client Key", "sha256").digest()
-    computed = base64.b64encode(hashlib.sha256(client_key).digest()).decode()
-    return hmac.compare_digest(computed, stored_key)
-
-
-def set_password(conn: psycopg.Connection, role: str, password: str) -> bool:
-    """Give `role` this password unless it has it already (known only to a superuser); say if
-    it changed. Only its SCRAM secret reaches the server."""
-    is_superuser = conn.execute(
-        "select rolsuper from pg_roles where rolname = current_user"
-    ).fetchone()[0]
-    if is_superuser:
-        row = conn.execute("select rolpassword from pg_authid where rolname = %s", (role,))
-        found = row.fetchone()
-        if found is not None and scram_verifies(found[0], password):
-            return False
-    conn.execute(
-        sql.SQL("alter role {} password {}").format(
-            sql.Identifier(role), _password_literal(password)
-        )
-    )
-    return True
-
-
 def login_passwords(
     conn: psycopg.Connection, logins: Iterable[str], given: Mapping[str, str | None] | None = None
 ) -> dict[str, str | None]:
     """The passwords to give `logins`: `given`, else their NHANDAO_*_PASSWORD variable; on the
     embedded server, else the one kept in its password file or a new one, and the file keeps
     them. Elsewhere a login with neither gets none (None)."""
-    from nhandao import warehouse
-
     logins = list(logins)
     chosen = {
         login: os.environ.get(PASSWORD_VARIABLES[login])
@@ -245,8 +158,6 @@ def login_passwords(
 
 def _kept_where(conn: psycopg.Connection, logins: Iterable[str]) -> str:
     """Where the passwords of `logins` come from, for the admin (never the passwords)."""
-    from nhandao import warehouse
-
     logins = list(logins)
     if warehouse.is_embedded_connection(conn):
         return f"passwords of {', '.join(logins)}: kept in {warehouse.credentials_path()}"
@@ -489,7 +400,7 @@ def ensure_roles(
     if made:
         done.append(f"now read-only by default: {', '.join(made)}")
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('nhandao.access'))")
+        conn.execute("select pg_advisory_xact_lock(hashtext('nhandao.access.roles'))")
         dbname = conn.execute("select current_database()").fetchone()[0]
         conn.execute(SCOPES_DDL)
         if conn.execute("select to_regnamespace('public') is not null").fetchone()[0]:
@@ -570,8 +481,6 @@ def secure_marts(conn: psycopg.Connection, schema: str = "marts") -> list[str]:
 
 def province_codes() -> frozenset[str]:
     """GSO codes of the provinces of both maps (before and from 1 July 2025)."""
-    from nhandao import reference
-
     return frozenset(u.code for u in reference.admin_unit_versions() if u.level == "province")
 
 
@@ -622,7 +531,7 @@ def grant_analyst(
         conn, login, login=True, password=password, member_of=ANALYST, read_only=True
     )
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('nhandao.access'))")
+        conn.execute("select pg_advisory_xact_lock(hashtext('nhandao.access.roles'))")
         conn.execute("delete from access.analyst_scopes where role_name = %s", (login,))
         with conn.cursor() as cur:
             cur.executemany(
@@ -652,8 +561,6 @@ def analyst_logins(conn: psycopg.Connection) -> list[str]:
 def revoke_analyst(conn: psycopg.Connection, login: str) -> None:
     """Remove an analyst login: its scope here, its privileges, the role itself. Run as the admin;
     the role must not hold privileges in another database."""
-    from nhandao import warehouse
-
     found = _role_attributes(conn, login)
     if login in OWN_LOGINS or (
         found is not None

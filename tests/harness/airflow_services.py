@@ -43,8 +43,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def sqlalchemy_url(postgres_url: str) -> str:
-    """postgresql://… (a socket directory may be given as ?host=/dir) → postgresql+psycopg2://…"""
+def metadata_db_url(postgres_url: str) -> str:
+    """Airflow's metadata database URL (SQLAlchemy, psycopg2) for a postgresql://… URL."""
     scheme, rest = postgres_url.split("://", 1)
     if scheme not in ("postgresql", "postgres"):
         raise ValueError(f"not a Postgres URL: {scheme}://…")

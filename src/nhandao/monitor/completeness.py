@@ -14,6 +14,7 @@ from datetime import date, datetime
 import psycopg
 
 from nhandao import reference
+from nhandao.submission_format import VIETNAM
 
 RECENT_PERIODS = 3  # late and missing reports are listed for this many periods due
 
@@ -141,7 +142,7 @@ def overdue_reports(conn: psycopg.Connection, today: date) -> list[tuple]:
         select distinct c.current_province_code, c.period_code, c.admin_unit_code,
             c.admin_unit_name, c.due_date, c.status,
             case when c.status = 'missing' then %(today)s - c.due_date
-                else (c.first_submitted_at at time zone 'Asia/Ho_Chi_Minh')::date - c.due_date
+                else (c.first_submitted_at at time zone %(time_zone)s)::date - c.due_date
             end as days_overdue
         from marts.mart_reporting_completeness as c
         inner join recent
@@ -151,7 +152,7 @@ def overdue_reports(conn: psycopg.Connection, today: date) -> list[tuple]:
         where c.status in ('late', 'missing')
         order by 1, 5 desc, 6, 3
         """,
-        {"today": today, "periods": RECENT_PERIODS},
+        {"today": today, "periods": RECENT_PERIODS, "time_zone": VIETNAM.key},
     ).fetchall()
 
 

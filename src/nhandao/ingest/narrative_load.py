@@ -3,9 +3,10 @@
 A report's text rarely says unambiguously which unit and period it is about, so its file name
 does: `<unit code>-<period>-<anything>.docx` (`492-2024M09-bao-cao.docx`; a province code may
 come first, as in the generator's `48-492-2024M09.csv`). Every figure the extractor reads
-(nhandao.narrative) is kept in `raw.narrative_figures` with its sentence, in the same transaction
-as the file's `raw.submission_files` row; none counts until a person accepts it (nhandao.review).
-A name that does not give a unit and period the warehouse knows rejects the whole file.
+(nhandao.ingest.narrative) is kept in `raw.narrative_figures` with its sentence, in the same
+transaction as the file's `raw.submission_files` row; none counts until a person accepts it
+(nhandao.ingest.review). A name that does not give a unit and period the warehouse knows
+rejects the whole file.
 """
 
 from __future__ import annotations
@@ -16,14 +17,12 @@ from pathlib import Path
 
 import psycopg
 
-from nhandao import narrative, reference
-from nhandao.ingest import Fingerprint, IngestResult, SubmissionError
+from nhandao import reference
+from nhandao.ingest import narrative
+from nhandao.ingest.files import Fingerprint
+from nhandao.ingest.problems import IngestResult, SubmissionError
 from nhandao.periods import PERIOD_PATTERN, parse_period
 
-NARRATIVE_SUFFIXES = (".docx", ".md")
-# .txt is also Excel's "Unicode text" (a tab-separated form): a text file is a CSV submission when
-# its header names the format's columns, all of which start with this one.
-CSV_MARKER = "reporting_unit_code"
 PROGRAM = "general"  # a narrative report's figures count in the general program
 
 FILE_NAME = re.compile(
@@ -47,20 +46,6 @@ FIGURE_COLUMNS = [
     "unit_mention",
     "period_mention",
 ]
-
-
-def is_narrative(path: Path) -> bool:
-    """A report written in sentences: a .docx or .md, or a .txt that is not a CSV export."""
-    suffix = path.suffix.lower()
-    if suffix in NARRATIVE_SUFFIXES:
-        return True
-    if suffix != ".txt":
-        return False
-    with open(path, "rb") as f:
-        head = f.read(4096)
-    return not any(
-        CSV_MARKER.encode(encoding) in head for encoding in ("ascii", "utf-16-le", "utf-16-be")
-    )
 
 
 def unit_and_period(path: Path, today: date | None = None) -> tuple[str, str]:

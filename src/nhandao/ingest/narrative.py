@@ -20,10 +20,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from nhandao import spreadsheet
+from nhandao.ingest.excel_form import WorkbookError, check_zip_safety
+from nhandao.submission_format import APPROXIMATE_WORDS, LOWER_BOUND_WORDS
 
 TEXT_SUFFIXES = (".txt", ".md")
 DOCX_SUFFIXES = (".docx",)
-COLUMNS = [
+FIGURES_CSV_COLUMNS = [  # nhandao extract --format csv
     "indicator",
     "value",
     "qualifier",
@@ -99,8 +101,6 @@ def _read_docx(path: Path) -> str:
     from docx.opc.exceptions import PackageNotFoundError
     from docx.table import Table
     from lxml.etree import XMLSyntaxError
-
-    from nhandao.excel import WorkbookError, check_zip_safety
 
     try:
         check_zip_safety(path)  # zip bombs and damaged archives, before python-docx opens it
@@ -180,9 +180,11 @@ _SCALE = re.compile(r" *(?:(tỷ|tỉ|triệu|nghìn|ngàn)\b|(tr)\.?(?= *đ))")
 _SCALED_PART = re.compile(r" +(\d{1,3}(?:,\d+)?) *(triệu|nghìn|ngàn)\b")
 
 # Words right before a number that say how exact it is: "hơn"/"trên" (more than: a lower bound),
-# "gần"/"khoảng"/"hàng"/"ước"... (about). "~" is the written "about".
+# "gần"/"khoảng"/"hàng"/"ước"... (about), as in a submission; reports also write "ước tính",
+# "trên dưới" and "~" (the written "about").
+APPROXIMATE_IN_PROSE = ("ước tính", "ước đạt", *APPROXIMATE_WORDS, "trên dưới", "~")
 QUALIFIER_BEFORE = re.compile(
-    r"(?:(hơn|trên)|(gần|khoảng|hàng|ước tính|ước đạt|ước|xấp xỉ|chừng|trên dưới|~))\s*$"
+    rf"(?:({'|'.join(LOWER_BOUND_WORDS)})|({'|'.join(APPROXIMATE_IN_PROSE)}))\s*$"
 )
 # "... 100 người trở lên" also says "at least".
 AT_LEAST_AFTER = re.compile(r"\s*trở lên\b")
@@ -620,18 +622,11 @@ class _Reader:
         """The indicator of a measure word, reading the sentence when the word alone can't say."""
         if role not in ROLES:
             return role
-        segment, left = context.segment, context.left
+        segment = context.segment
         right = self.context[measure.end() : context.sentence.end]
         right_clause = re.split(r"[;.]", right, maxsplit=1)[0]
         if role == BLOOD_UNIT_BARE:
-            # "tiếp nhận 1.085 đơn vị" in an item on blood; not "30 đơn vị tham gia hiến máu"
-            receives = BLOOD_RECEIVED_BEFORE.search(left)
-            paragraph_start = max(context.sentence.paragraph_start, context.left_end - 2000)
-            paragraph = self.context[paragraph_start : context.sentence.end]
-            blood = BLOOD_CONTEXT.search(paragraph)
-            return (
-                "blood_units" if receives and blood and not UNITS_JOIN_AFTER.match(right) else None
-            )
+            return self._blood_units(context, right)
         if role == SERVING:
             named = [m.group() for m in SERVING_NAMED.finditer(segment)]
             return "scholarships" if named and named[-1] == "học bổng" else "gift_packages"
@@ -641,7 +636,21 @@ class _Reader:
             return "first_aid_classes" if FIRST_AID.search(right_clause[:50]) else None
         if role == HOUSEHOLD:
             return "households_supported" if self._helped(context, right) else None
-        # People: blood donors, first-aid trainees, volunteers or beneficiaries.
+        return self._people(role, context, measure, right, right_clause)
+
+    def _blood_units(self, context: _Context, right: str) -> str | None:
+        """ "tiếp nhận 1.085 đơn vị" in an item on blood; not "30 đơn vị tham gia hiến máu"."""
+        receives = BLOOD_RECEIVED_BEFORE.search(context.left)
+        paragraph_start = max(context.sentence.paragraph_start, context.left_end - 2000)
+        paragraph = self.context[paragraph_start : context.sentence.end]
+        blood = BLOOD_CONTEXT.search(paragraph)
+        return "blood_units" if receives and blood and not UNITS_JOIN_AFTER.match(right) else None
+
+    def _people(
+        self, role: str, context: _Context, measure: re.Match, right: str, right_clause: str
+    ) -> str | None:
+        """People: blood donors, first-aid trainees, volunteers or beneficiaries."""
+        segment = context.segment
         if BLOOD_AFTER.match(right) or (
             BLOOD_JOIN_AFTER.match(right) and BLOOD_DRIVE_CONTEXT.search(segment)
         ):
@@ -858,4 +867,6 @@ def figures_json(figures: list[Figure]) -> str:
 def figures_csv(figures: list[Figure]) -> str:
     """One row per figure; text cells cannot run as spreadsheet formulas."""
     rows = (figure.as_dict() for figure in figures)
-    return spreadsheet.csv_text(COLUMNS, ([row[column] for column in COLUMNS] for row in rows))
+    return spreadsheet.csv_text(
+        FIGURES_CSV_COLUMNS, ([row[column] for column in FIGURES_CSV_COLUMNS] for row in rows)
+    )

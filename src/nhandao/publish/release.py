@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from nhandao import access
-from nhandao.gate import Slice, Slicing, slice_sums, slicing
+from nhandao import dbt
+from nhandao.access import roles
+from nhandao.slices import Slice, Slicing, slice_sums, slicing
 
 
 class PublishRefused(Exception):
@@ -167,8 +168,6 @@ def publish(
     Only what gate run `gate_run_id` allows: the provinces it did not hold back, and the
     tables published whole only if no rule of theirs blocked.
     """
-    from nhandao import dbt
-
     years = dbt.published_years() if years is None else years
     checked, held_back = _gate_run(conn, gate_run_id)
     result = Publication(
@@ -177,7 +176,7 @@ def publish(
         provinces_held_back=list(held_back),
     )
     with conn.transaction():
-        conn.execute("select pg_advisory_xact_lock(hashtext('nhandao.publish'))")
+        conn.execute("select pg_advisory_xact_lock(hashtext('nhandao.publish.release'))")
         for table, column in sorted(slices.items()):
             if not _columns(conn, "audit", table):
                 raise PublishRefused(f"audit.{table} does not exist; build before publishing")
@@ -188,9 +187,9 @@ def publish(
                 result.row_counts[table] = _replace_slices(
                     conn, table, by, result.provinces_published, held_back
                 )
-        if access.is_set_up(conn):
+        if roles.is_set_up(conn):
             # row-level security on every province table, also on one created just now
-            access.secure_marts(conn)
+            roles.secure_marts(conn)
         conn.execute(
             "insert into monitoring.publications (gate_run_id, tables, row_counts,"
             " provinces_published, provinces_held_back) values (%s, %s, %s, %s, %s)",

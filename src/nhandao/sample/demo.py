@@ -13,7 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nhandao import access, dbt, generate, settings, warehouse
+from nhandao import dbt, logins, settings, warehouse
+from nhandao.access import roles
+from nhandao.access.query import district_year_summary
+from nhandao.sample import generate
 
 
 class DagRunFailed(Exception):
@@ -69,8 +72,8 @@ def run_demo(province: str, years: range, seed: int, out=print) -> None:
     out(f"  {url}")
     if settings.run_as_roles():
         with warehouse.connect(url) as conn:
-            access.ensure_roles(conn)
-        out(f"  the DAGs log in as {warehouse.LOADER} and {warehouse.TRANSFORMER}")
+            roles.ensure_roles(conn)
+        out(f"  the DAGs log in as {logins.LOADER} and {logins.TRANSFORMER}")
     out("→ Airflow metadata database and dbt manifest")
     prepare_airflow()
     dbt.parse()
@@ -91,8 +94,6 @@ def run_demo(province: str, years: range, seed: int, out=print) -> None:
     run_dag(dags, "monitor_reporting")
     page = settings.reports_dir() / "status" / "index.html"
     out(f"  status page: {page}")
-    from nhandao.query import district_year_summary
-
     with warehouse.connect(url) as conn:
         out("\nĐơn vị máu và giá trị trợ giúp theo quận/huyện và năm (marts):\n")
         out(district_year_summary(conn))

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import psycopg
 
-from nhandao import gate_report, monitor, reference
+from nhandao import reference
+from nhandao.gate import report
+from nhandao.monitor import completeness
 
 CHART_PERIODS = 12  # completeness by unit over the last twelve periods due
 CHART_UNITS = 30  # at most this many units per chart: the least complete first
@@ -137,9 +139,9 @@ def write(conn: psycopg.Connection, out_dir: Path, today: date | None = None) ->
     """Write DIR/index.html (and the gate reports it links to); return the page's path."""
     today = today or date.today()
     out_dir.mkdir(parents=True, exist_ok=True)
-    states = monitor.province_states(conn, today)
-    overdue = monitor.overdue_reports(conn, today)
-    has_marts = monitor._exists(conn, "marts.mart_unit_scorecard")
+    states = completeness.province_states(conn, today)
+    overdue = completeness.overdue_reports(conn, today)
+    has_marts = completeness._exists(conn, "marts.mart_unit_scorecard")
     provinces = []
     for state in states:
         charts = []
@@ -180,7 +182,7 @@ def write(conn: psycopg.Connection, out_dir: Path, today: date | None = None) ->
         )
     page = out_dir / "index.html"
     page.write_text(
-        gate_report.render("status.html.j2", provinces=provinces, gate_runs=gate_runs, today=today),
+        report.render("status.html.j2", provinces=provinces, gate_runs=gate_runs, today=today),
         encoding="utf-8",
     )
     return page

@@ -15,7 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nhandao import ingest, reports, settings
+from nhandao import settings, warehouse
+from nhandao.ingest import files, load, rejection_report
 
 PROCESSED = "processed"
 REJECTED = "rejected"
@@ -35,7 +36,7 @@ def pending(url: str | None = None) -> list[str]:
     return sorted(
         str(item)
         for item in zone.iterdir()
-        if item.is_file() and not item.name.startswith(".") and not reports.is_report(item)
+        if item.is_file() and not item.name.startswith(".") and not rejection_report.is_report(item)
     )
 
 
@@ -48,7 +49,7 @@ def local_copy(item) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="nhandao-") as tmp:
         local = Path(tmp) / item.name
         with item.open("rb") as src, open(local, "wb") as dst:
-            shutil.copyfileobj(src, dst, ingest.COPY_CHUNK)
+            shutil.copyfileobj(src, dst, files.COPY_CHUNK)
         modified = item.stat().get("mtime") or item.stat().get("LastModified")
         if modified is not None:  # keep when the object landed: timeliness is judged on it
             stamp = modified.timestamp() if hasattr(modified, "timestamp") else float(modified)
@@ -56,7 +57,7 @@ def local_copy(item) -> Iterator[Path]:
         yield local
 
 
-def _file_away(conn, item, result: ingest.IngestResult) -> str:
+def _file_away(conn, item, result: load.IngestResult) -> str:
     """Move a processed file into processed/ or rejected/, with its report beside it."""
     folder = item.parent / (REJECTED if result.status == "rejected" else PROCESSED)
     folder.mkdir(parents=True, exist_ok=True)
@@ -64,20 +65,18 @@ def _file_away(conn, item, result: ingest.IngestResult) -> str:
     item.move(str(target))
     if result.status == "rejected" or result.rows_rejected:
         with tempfile.TemporaryDirectory(prefix="nhandao-") as tmp:
-            for written in reports.write_rejection_report(conn, result.file_id, Path(tmp)):
+            for written in rejection_report.write_rejection_report(conn, result.file_id, Path(tmp)):
                 (folder / f"{result.file_id}-{written.name}").write_bytes(written.read_bytes())
     return str(target)
 
 
-def process(urls: list[str], warehouse_url: str) -> list[tuple[ingest.IngestResult, str]]:
+def process(urls: list[str], warehouse_url: str) -> list[tuple[load.IngestResult, str]]:
     """Load each landed file in its own transaction and file it away; (result, new URL) each."""
-    from nhandao import warehouse
-
     done = []
     with warehouse.connect(warehouse_url, autocommit=True) as conn:
         for url in urls:
             item = root(url)
             with local_copy(item) as local:
-                result = ingest.ingest_file(conn, local, write_report=False)
+                result = load.ingest_file(conn, local, write_report=False)
             done.append((result, _file_away(conn, item, result)))
     return done

@@ -26,6 +26,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 from python_calamine import CalamineError, CalamineWorkbook, SheetTypeEnum
 
 from nhandao import reference, settings
+from nhandao.ingest.problems import SubmissionError
 from nhandao.periods import parse_period
 from nhandao.text import fold
 
@@ -699,3 +700,69 @@ def read_workbook(path: Path) -> list[Report]:
             f"'{LABEL_PERIOD}' và bảng số liệu)",
         )
     return reports
+
+
+# --- a filled-in form as a submission ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExcelContent:
+    submitting_unit_code: str
+    scope: list[str]
+    rows: list[tuple]
+
+
+def read_submission(path: Path) -> ExcelContent:
+    """The form's figures as rows for `incoming`; structural problems raise SubmissionError."""
+    try:
+        workbook = read_workbook(path)
+    except WorkbookError as error:
+        raise SubmissionError(
+            path.name,
+            error.reason_code,
+            error.detail,
+            row=error.row,
+            field=error.column,
+            sheet=error.sheet,
+            value_vi=error.detail_vi,
+        ) from error
+    known_codes = {u.code for u in reference.admin_unit_versions()}
+    rows: list[tuple] = []
+    scope: set[str] = set()
+    for report in workbook:
+        header = {"sheet": report.sheet, "field": "Mã đơn vị báo cáo"}
+        if report.unit_code not in known_codes:
+            raise SubmissionError(path.name, "unknown_unit", report.unit_code, **header)
+        try:
+            period = parse_period(report.period)
+        except ValueError as exc:
+            raise SubmissionError(
+                path.name, "invalid_period", report.period, sheet=report.sheet, field="Kỳ báo cáo"
+            ) from exc
+        if period.start > date.today():
+            raise SubmissionError(
+                path.name, "future_period", report.period, sheet=report.sheet, field="Kỳ báo cáo"
+            )
+        unit = reference.unit_on(report.unit_code, period.end)
+        if unit is None:
+            raise SubmissionError(path.name, "unit_not_in_period", report.unit_code, **header)
+        scope |= {unit.code, *(u.code for u in reference.children(unit.code, period.end))}
+        rows.extend(
+            (
+                cell.sheet,
+                cell.row,
+                cell.column,
+                cell.reporting_unit_code,
+                cell.reporting_unit_name,
+                report.period,
+                cell.indicator_code,
+                cell.value,
+                "",
+                report.program_code,
+                cell.note,
+            )
+            for cell in report.rows
+        )
+    if not rows:
+        raise SubmissionError(path.name, "no_rows")
+    return ExcelContent(workbook[0].unit_code, sorted(scope), rows)

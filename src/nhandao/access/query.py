@@ -9,9 +9,10 @@ import psycopg
 from psycopg import errors
 from tabulate import tabulate
 
-from nhandao import access, spreadsheet, warehouse
+from nhandao import logins, spreadsheet, warehouse
+from nhandao.access import roles
+from nhandao.submission_format import QUALIFIER_PREFIX
 
-QUALIFIER_WORDS = {"lower_bound": "hơn ", "approximate": "khoảng ", "exact": ""}
 # What Postgres answers when a statement to prepare holds several commands (the extended
 # query protocol takes exactly one).
 SEVERAL_COMMANDS = "cannot insert multiple commands into a prepared statement"
@@ -24,19 +25,19 @@ class QueryRefused(Exception):
 def reader_url(login: str | None = None) -> str:
     """The URL queries run with: the warehouse's, logged in as `login` (default nhandao_query);
     starts the embedded server if it is the default."""
-    return access.role_url(warehouse.reader_url(), login or access.QUERY)
+    return logins.role_url(warehouse.reader_url(), login or roles.QUERY)
 
 
 def _what_to_do(login: str) -> str:
     """What makes `login` one `nhandao query` runs as, for the messages of connect_reader."""
-    if login == access.QUERY:
-        variable = access.PASSWORD_VARIABLES[login]
+    if login == roles.QUERY:
+        variable = roles.PASSWORD_VARIABLES[login]
         return (
             "the admin runs `nhandao roles setup`, which creates it and sets its password"
             f" (kept in the embedded server's password file, or from {variable})"
         )
-    if login in access.RUNTIME_ROLES or login in access.OWN_LOGINS:
-        return f"queries run as {access.QUERY} (the default) or an analyst login, never as {login}"
+    if login in roles.RUNTIME_ROLES or login in roles.OWN_LOGINS:
+        return f"queries run as {roles.QUERY} (the default) or an analyst login, never as {login}"
     return (
         f"an analyst login is made by the admin with `nhandao roles grant-analyst {login}"
         " [--province CODE]` and kept read-only by `nhandao roles setup`; its password comes"
@@ -47,7 +48,7 @@ def _what_to_do(login: str) -> str:
 def connect_reader(login: str | None = None) -> psycopg.Connection:
     """Connect as `login` (default nhandao_query) and make sure it is a plain analyst: a member
     of nhandao_analyst only, read-only by default, held by row-level security. Fails closed."""
-    login = login or access.QUERY
+    login = login or roles.QUERY
     try:
         conn = psycopg.connect(reader_url(login))
     except psycopg.OperationalError as exc:
@@ -56,7 +57,7 @@ def connect_reader(login: str | None = None) -> psycopg.Connection:
             f"To fix it: {_what_to_do(login)}."
         ) from exc
     try:
-        problems = access.plain_analyst_problems(conn)
+        problems = roles.plain_analyst_problems(conn)
         conn.rollback()  # the user's statement starts a transaction of its own
     except BaseException:
         conn.close()
@@ -106,7 +107,7 @@ def vietnamese_number(value: Decimal | int | float | None, qualifier: str = "exa
     if value is None:
         return ""
     text = f"{value:,.0f}".replace(",", ".")
-    return QUALIFIER_WORDS.get(qualifier or "exact", "") + text
+    return QUALIFIER_PREFIX.get(qualifier or "exact", "") + text
 
 
 def district_year_summary(conn: psycopg.Connection) -> str:

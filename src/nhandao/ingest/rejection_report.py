@@ -11,7 +11,8 @@ from pathlib import Path
 
 import psycopg
 
-from nhandao import resubmission, spreadsheet
+from nhandao import spreadsheet
+from nhandao.ingest import resubmission
 
 REPORT_SUFFIXES = (".rejections.csv", ".rejections.html")
 

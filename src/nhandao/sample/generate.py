@@ -22,22 +22,12 @@ import os
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from nhandao import reference
-from nhandao.periods import month_code, parse_period
-
-COLUMNS = [
-    "reporting_unit_code",
-    "reporting_unit_name",
-    "period",
-    "indicator_code",
-    "value",
-    "qualifier",
-    "program_code",
-    "note",
-]
+from nhandao import periods, reference
+from nhandao.periods import month_code, month_end, parse_period
+from nhandao.submission_format import COLUMNS, QUALIFIERS, TARGET_COLUMNS, VIETNAM
 
 
 @dataclass(frozen=True)
@@ -102,20 +92,20 @@ def _ward_figures(
         yield Figure(ward, period, "households_supported", households, "exact", program)
         beneficiaries, qualifier = _qualified(rng, packages + households * 4, 10)
         yield Figure(ward, period, "beneficiaries", beneficiaries, qualifier, program)
+    for indicator, value, note in _ward_extras(rng, month):
+        yield Figure(ward, period, indicator, value, "exact", "general", note)
+
+
+def _ward_extras(rng: random.Random, month: int) -> list[tuple[str, int, str]]:
+    """A ward's occasional figures of the general program: (indicator, value, note)."""
+    extras = []
     if month in (8, 9) and rng.random() < 0.6:
-        yield Figure(
-            ward,
-            period,
-            "scholarships",
-            rng.randint(2, 20),
-            "exact",
-            "general",
-            "Học bổng đầu năm học",
-        )
+        extras.append(("scholarships", rng.randint(2, 20), "Học bổng đầu năm học"))
     if rng.random() < 0.15:
-        yield Figure(ward, period, "health_insurance_cards", rng.randint(5, 40), "exact", "general")
+        extras.append(("health_insurance_cards", rng.randint(5, 40), ""))
     if rng.random() < 0.03:
-        yield Figure(ward, period, "houses_built", 1, "exact", "general", "Nhà chữ thập đỏ")
+        extras.append(("houses_built", 1, "Nhà chữ thập đỏ"))
+    return extras
 
 
 def _district_figures(
@@ -193,7 +183,6 @@ def parse_years(text: str) -> range:
 
 # --- the national run ------------------------------------------------------------------------
 
-VIETNAM = timezone(timedelta(hours=7))
 REFORM_DAY = date(2025, 7, 1)  # districts abolished; communes and wards merged (admin_units_2025)
 DUE_DAYS = 10  # seeds/reporting_obligations.csv: a month's report is due on the 10th after it
 LEGACY, MAP_2025 = "legacy", "2025"
@@ -207,8 +196,7 @@ CAMPAIGN_FIGURES = {
     "HTD": ("blood_donation", BLOOD_INDICATORS),
 }
 CAMPAIGN_PROGRAMS = frozenset(program for program, _ in CAMPAIGN_FIGURES.values())
-QUALIFIER_RANK = {"exact": 0, "lower_bound": 1, "approximate": 2}
-RANKED_QUALIFIERS = ("exact", "lower_bound", "approximate")
+QUALIFIER_RANK = {qualifier: rank for rank, qualifier in enumerate(QUALIFIERS)}
 
 # One figure: the CSV v1 columns, with the value still a number.
 Row = tuple[str, str, str, str, "int | float", str, str, str]
@@ -255,10 +243,6 @@ def _office_time(rng: random.Random, day: date) -> datetime:
     return start + timedelta(minutes=rng.randint(0, 600))
 
 
-def _month_end(year: int, month: int) -> date:
-    return date(year + (month == 12), month % 12 + 1, 1) - timedelta(days=1)
-
-
 def monthly_report_fate(seed: int, unit_code: str, year: int, month: int) -> ReportFate:
     """Whether, when and how often a reporting unit sends its report for a month: most by the
     10th of the next month, some late (after it), a few never; a few resend it corrected."""
@@ -266,7 +250,7 @@ def monthly_report_fate(seed: int, unit_code: str, year: int, month: int) -> Rep
     rng = random.Random(f"{seed}:{unit_code}:{year}:{month}:fate")
     if rng.random() < unit_habit.missing_rate:
         return ReportFate(None, None)
-    end = _month_end(year, month)
+    end = month_end(year, month)
     if rng.random() < unit_habit.late_rate:
         day = end + timedelta(days=DUE_DAYS + rng.randint(1, 35))
     else:
@@ -359,14 +343,14 @@ def _campaign_months(campaign, year: int) -> tuple[int, ...]:
     return tuple(
         month
         for month in range(1, 13)
-        if campaign.start <= _month_end(year, month) and date(year, month, 1) <= campaign.end
+        if campaign.start <= month_end(year, month) and date(year, month, 1) <= campaign.end
     )
 
 
 @functools.cache
 def _campaigns(year: int) -> dict[str, object]:
     """The year's campaigns of the reporting calendar, by kind (TET, NHANDAO, HTD)."""
-    return {c.code[4:]: c for c in reference.campaign_periods() if c.code[:4] == str(year)}
+    return {c.code[4:]: c for c in periods.campaign_periods() if c.code[:4] == str(year)}
 
 
 def _aid_rows(
@@ -408,34 +392,10 @@ def _aid_rows(
                 "",
             ),
         ]
-    if month in (8, 9) and rng.random() < 0.6:
-        rows.append(
-            (
-                code,
-                name,
-                period,
-                "scholarships",
-                rng.randint(2, 20),
-                "exact",
-                "general",
-                "Học bổng đầu năm học",
-            )
-        )
-    if rng.random() < 0.15:
-        rows.append(
-            (
-                code,
-                name,
-                period,
-                "health_insurance_cards",
-                rng.randint(5, 40),
-                "exact",
-                "general",
-                "",
-            )
-        )
-    if rng.random() < 0.03:
-        rows.append((code, name, period, "houses_built", 1, "exact", "general", "Nhà chữ thập đỏ"))
+    rows += [
+        (code, name, period, indicator, value, "exact", "general", note)
+        for indicator, value, note in _ward_extras(rng, month)
+    ]
     return rows
 
 
@@ -642,7 +602,7 @@ class _Sums:
         return entry[0] if entry else 0
 
     def items(self):
-        return ((key, value, RANKED_QUALIFIERS[rank]) for key, (value, rank) in self.values.items())
+        return ((key, value, QUALIFIERS[rank]) for key, (value, rank) in self.values.items())
 
 
 def _nice(value: float) -> int:
@@ -655,7 +615,7 @@ def _nice(value: float) -> int:
 
 def _has_targets(task: Task) -> bool:
     """Targets are set on units that exist at the end of the year: no district gets a 2025 one."""
-    return task.map_name == MAP_2025 or _month_end(task.year, 12) < REFORM_DAY
+    return task.map_name == MAP_2025 or month_end(task.year, 12) < REFORM_DAY
 
 
 def _target_scale(task: Task) -> float:
@@ -691,9 +651,41 @@ def _reporter_year(
     (and the unit's targets, under 'target:<indicator>')."""
     seed, unit, year = ctx.seed, reporter.unit, task.year
     unit_habit = habit(seed, unit.code)
-    prefix = f"{task.province_code}-{unit.code}"
-
     # 1. every month's figures, as sent and as finally corrected
+    months = _sent_months(ctx, task, reporter, disaster_month)
+    # 2. what the year adds up to, and the targets set on it
+    actual, by_month = _year_sums(months)
+    scale = _target_scale(task)
+    rng = random.Random(f"{seed}:{unit.code}:{year}:targets")
+    targets = {
+        i: _nice(value * scale * rng.uniform(0.85, 1.2))
+        for i, value in actual.items()
+        if value and _has_targets(task)
+    }
+    # 3. the monthly files; December's also states the year's blood-unit attainment
+    for month, sent, resent, rows, final in months:
+        if month == 12 and targets.get("blood_units"):
+            blood = actual["blood_units"]
+            if rng.random() < 0.05:  # stated before December's drives were counted
+                blood -= by_month[12].get(("blood_units", "blood_donation"))
+            attainment = _attainment_row(reporter, year, blood, targets["blood_units"])
+            rows, final = rows + [attainment], final + [attainment]
+        _write_month(ctx, task, reporter, month, (sent, rows), (resent, final), result)
+    # 4. year-to-date (or, for the new communes in 2025, quarterly) reports
+    if unit_habit.sends_ytd:
+        _write_cumulative(ctx, task, reporter, months, result)
+    # 5. campaign reports: the campaign's figures added up over its months
+    if unit_habit.sends_campaigns:
+        _write_campaigns(ctx, task, reporter, by_month, result)
+    return {**actual, **{f"target:{i}": t for i, t in targets.items()}}
+
+
+def _sent_months(
+    ctx: _Context, task: Task, reporter: Reporter, disaster_month: int | None
+) -> list[tuple]:
+    """(month, sent at, resent at or None, rows as sent, rows as finally corrected) of each
+    month a report was sent for by the cutoff."""
+    seed, unit, year = ctx.seed, reporter.unit, task.year
     months = []
     for month in task.months:
         fate = monthly_report_fate(seed, unit.code, year, month)
@@ -703,10 +695,13 @@ def _reporter_year(
         resent = fate.resent_at if fate.resent_at and fate.resent_at <= ctx.cutoff else None
         final = _corrected(seed, rows) if resent else rows
         months.append((month, fate.sent_at, resent, rows, final))
+    return months
 
-    # 2. what the year adds up to, and the targets set on it
+
+def _year_sums(months: list[tuple]) -> tuple[dict[str, int], dict[int, _Sums]]:
+    """The year's totals of TARGET_INDICATORS, and the campaigns' figures month by month."""
     actual = dict.fromkeys(TARGET_INDICATORS, 0)
-    by_month: dict[int, _Sums] = {}  # the campaigns' figures, month by month
+    by_month: dict[int, _Sums] = {}
     for month, _, _, _, final in months:
         sums = by_month[month] = _Sums()
         for _, _, _, indicator, value, qualifier, program, _ in final:
@@ -714,51 +709,58 @@ def _reporter_year(
                 actual[indicator] += value
             if program in CAMPAIGN_PROGRAMS:
                 sums.add((indicator, program), value, qualifier)
-    scale = _target_scale(task)
-    rng = random.Random(f"{seed}:{unit.code}:{year}:targets")
-    targets = {
-        i: _nice(value * scale * rng.uniform(0.85, 1.2))
-        for i, value in actual.items()
-        if value and _has_targets(task)
-    }
+    return actual, by_month
 
-    # 3. the monthly files; December's also states the year's blood-unit attainment
-    for month, sent, resent, rows, final in months:
-        if month == 12 and targets.get("blood_units"):
-            blood = actual["blood_units"]
-            if rng.random() < 0.05:  # stated before December's drives were counted
-                blood -= by_month[12].get(("blood_units", "blood_donation"))
-            stated = round(100 * blood / targets["blood_units"], 1)
-            attainment = (
-                unit.code,
-                unit.name,
-                str(year),
-                "target_attainment_pct",
-                stated,
-                "exact",
-                "blood_donation",
-                "blood_units",
-            )
-            rows, final = rows + [attainment], final + [attainment]
-        period = month_code(year, month)
-        path = ctx.out_dir / f"{prefix}-{period}.csv"
-        result.size_bytes += _write(path, rows, sent, unit_habit.vietnamese_numbers)
-        result.paths.append(path)
-        result.figures += len(rows)
-        if resent:  # `_v2` sorts after the first version, so loading by name keeps the order
-            path = ctx.out_dir / f"{prefix}-{period}_v2.csv"
-            result.size_bytes += _write(path, final, resent, unit_habit.vietnamese_numbers)
-            result.paths.append(path)
-            result.figures += len(final)
 
-    # 4. year-to-date (or, for the new communes in 2025, quarterly) reports
-    if unit_habit.sends_ytd:
-        _write_cumulative(ctx, task, reporter, months, result)
+def _attainment_row(reporter: Reporter, year: int, blood: float, target: float) -> Row:
+    """December's statement of the year's blood units as a percentage of the target."""
+    stated = round(100 * blood / target, 1)
+    unit = reporter.unit
+    return (
+        unit.code,
+        unit.name,
+        str(year),
+        "target_attainment_pct",
+        stated,
+        "exact",
+        "blood_donation",
+        "blood_units",
+    )
 
-    # 5. campaign reports: the campaign's figures added up over its months
-    if unit_habit.sends_campaigns:
-        _write_campaigns(ctx, task, reporter, by_month, result)
-    return {**actual, **{f"target:{i}": t for i, t in targets.items()}}
+
+def _write_month(
+    ctx: _Context,
+    task: Task,
+    reporter: Reporter,
+    month: int,
+    sent: tuple[datetime, list],
+    resent: tuple[datetime | None, list],
+    result: TaskResult,
+) -> None:
+    """A month's file, and its corrected `_v2` if one was sent (it sorts after the first
+    version, so loading by name keeps the order)."""
+    period = month_code(task.year, month)
+    for suffix, (when, rows) in (("", sent), ("_v2", resent)):
+        if when is None:
+            continue
+        _send_file(ctx, task, reporter, f"{period}{suffix}", rows, when, result)
+
+
+def _send_file(
+    ctx: _Context,
+    task: Task,
+    reporter: Reporter,
+    name: str,
+    rows: list[Row],
+    sent: datetime,
+    result: TaskResult,
+) -> None:
+    """Write `<province>-<unit>-<name>.csv` as the unit writes numbers, sent at `sent`."""
+    unit = reporter.unit
+    path = ctx.out_dir / f"{task.province_code}-{unit.code}-{name}.csv"
+    result.size_bytes += _write(path, rows, sent, habit(ctx.seed, unit.code).vietnamese_numbers)
+    result.paths.append(path)
+    result.figures += len(rows)
 
 
 def _write_cumulative(
@@ -832,10 +834,7 @@ def _write_cumulative(
             running, classes, trainees = _Sums(), 0, 0
         if sent > ctx.cutoff:
             continue
-        path = ctx.out_dir / f"{task.province_code}-{unit.code}-{period}.csv"
-        result.size_bytes += _write(path, rows, sent, habit(ctx.seed, unit.code).vietnamese_numbers)
-        result.paths.append(path)
-        result.figures += len(rows)
+        _send_file(ctx, task, reporter, period, rows, sent, result)
 
 
 def _write_campaigns(
@@ -857,7 +856,7 @@ def _write_campaigns(
                 for indicator in indicators:
                     entry = by_month[month].values.get((indicator, program))
                     if entry:
-                        sums.add(indicator, entry[0], RANKED_QUALIFIERS[entry[1]])
+                        sums.add(indicator, entry[0], QUALIFIERS[entry[1]])
         note = (
             "Từ 01/7/2025, sau sắp xếp đơn vị hành chính"
             if campaign.start < REFORM_DAY <= (campaign.end)
@@ -869,19 +868,16 @@ def _write_campaigns(
         ]
         if not rows:
             continue
-        path = ctx.out_dir / f"{task.province_code}-{unit.code}-{campaign.code}.csv"
-        result.size_bytes += _write(path, rows, sent, habit(ctx.seed, unit.code).vietnamese_numbers)
-        result.paths.append(path)
-        result.figures += len(rows)
+        _send_file(ctx, task, reporter, campaign.code, rows, sent, result)
 
 
 def _write_targets(
     ctx: _Context, task: Task, reporters: list[Reporter], years_figures: list[dict], result
 ) -> None:
-    """The province's target file for the year (header TARGET_COLUMNS of nhandao.ingest): the
+    """The province's target file for the year (nhandao.submission_format.TARGET_COLUMNS): the
     province's own targets and each reporting unit's, sent in January (for the new communes
     of 2025, in July)."""
-    province = reference.unit_on(task.province_code, _month_end(task.year, 12))
+    province = reference.unit_on(task.province_code, month_end(task.year, 12))
     if province is None:
         return
     rng = random.Random(f"{ctx.seed}:{province.code}:{task.year}:targets")
@@ -910,7 +906,6 @@ def _write_targets(
     sent = _office_time(rng, date(task.year, first_month, rng.randint(5, 25)))
     if sent > ctx.cutoff:
         return
-    from nhandao.ingest import TARGET_COLUMNS  # nhandao.ingest imports this module
 
     path = ctx.out_dir / f"{task.province_code}-chi-tieu-{task.year}.csv"
     with open(path, "w", newline="", encoding="utf-8") as out:
@@ -966,7 +961,7 @@ def _tasks(years: range, provinces: Sequence[str] | None, today: date) -> list[T
                 m
                 for m in range(1, 13)
                 if (date(year, m, 1) >= REFORM_DAY) == (map_name == MAP_2025)
-                and _month_end(year, m) < today
+                and month_end(year, m) < today
             )
             if months:
                 tasks += [Task(map_name, p, year, months) for p in chosen]
@@ -1002,7 +997,7 @@ def national_run(
     for map_name in (LEGACY, MAP_2025):  # load the maps before workers fork, once
         _map_children(map_name)
     _default_predecessors()
-    reference.campaign_periods()
+    periods.campaign_periods()
     _measure_units()
     workers = _workers(len(tasks))
     paths: list[Path] = []

@@ -1,0 +1,1 @@
+"""Access: the warehouse's roles and grants, analysts' province scopes, and `nhandao query`."""

@@ -1,0 +1,1 @@
+"""Monitor: reporting completeness, each province's state, the status page and alerts."""

@@ -1,0 +1,1 @@
+"""Publish: copy what the gate passed from `audit` to `marts` in one transaction."""
