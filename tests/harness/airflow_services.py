@@ -190,6 +190,12 @@ class AirflowServices:
             env = {
                 **self.env,
                 "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",
+                # ...which the worker imports from here: tests/, where this harness lives
+                "PYTHONPATH": os.pathsep.join(
+                    filter(
+                        None, [str(Path(__file__).resolve().parents[1]), self.env.get("PYTHONPATH")]
+                    )
+                ),
                 WORKER_HOSTNAME_VARIABLE: name,
                 # each worker serves its task logs on a port of its own
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
