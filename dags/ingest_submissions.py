@@ -29,9 +29,7 @@ def ingest_submissions():
     def load_files(paths: list[str]) -> dict:
         if not paths:
             raise AirflowSkipException("no new files in the landing folder")
-        summary = pipeline.load_files(paths)
-        for line in summary["lines"]:
-            print(line)
+        summary = pipeline.load_files(paths)  # logs a line per file and the outcome
         if not summary["loaded"]:
             raise AirflowSkipException("no file loaded: nothing new for the warehouse")
         return summary

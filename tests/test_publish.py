@@ -10,7 +10,7 @@ import psycopg
 import pytest
 from conftest import rows
 
-from nhandao import dbt, submission_format
+from nhandao import dbt, pipeline, submission_format
 from nhandao.access import roles
 from nhandao.cli import main
 from nhandao.gate import validate
@@ -142,6 +142,14 @@ def test_a_blocking_failure_holds_back_its_province_only(published, tmp_path, ca
     assert publication.provinces_held_back == ["92"]
     [failure] = result.blocking_failures
     assert failure.province_code == "92" and "1,500" in failure.notes
+    # the quality_gate task's log: the verdict per province, the rule that held one back
+    verdict = pipeline.verdict_lines(result)
+    assert ": 1 province(s) pass, 1 held back" in verdict[0]
+    assert "  48 Thành phố Đà Nẵng: passes" in verdict
+    held = verdict.index(next(line for line in verdict if line.startswith("  92 ")))
+    assert verdict[held].endswith(": HELD BACK")
+    assert verdict[held + 1].startswith("    blocks: [92")
+    assert "marts.fct_blood_units" in verdict[held + 1] and "1,500" in verdict[held + 1]
     # Cần Thơ keeps its last good figures, row for row; Đà Nẵng has its correction
     assert province_rows(url, "92") == can_tho_before
     assert province_rows(url, "48") != da_nang_before

@@ -14,6 +14,7 @@ databases. `run_pipeline` is the same run for test_celery.py, under the CeleryEx
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -184,6 +185,7 @@ def run_pipeline(
         ("raw_submissions", INGEST, manual["dag_run_id"])
     ]
     assert [run["dag_run_id"] for run in services.dag_runs(BUILD)] == [build["dag_run_id"]]
+    check_task_logs(services, manual["dag_run_id"], build["dag_run_id"], states)
 
     # the file was loaded and filed away, and the published marts hold its figures
     assert rows(warehouse_url, "select status from raw.submission_files") == [("loaded",)]
@@ -208,6 +210,31 @@ def run_pipeline(
     assert published_at > datetime.fromisoformat(build["start_date"])
     assert {"fct_blood_units", "fct_aid_value", "fct_households_helped"} <= set(tables)
     return {"ingest": ingest, "build": build}
+
+
+def check_task_logs(services: AirflowServices, ingest_run: str, build_run: str, states) -> None:
+    """What the operator reads in the Airflow UI: each task's log tells what it did."""
+    found = services.task_log(INGEST, ingest_run, "find_new_files")
+    assert "1 file(s) waiting in the landing zone" in found, found
+    loaded = services.task_log(INGEST, ingest_run, "load_files")
+    assert re.search(r"loaded +48-492-2024M05\.csv: \d+ rows", loaded), loaded
+    assert "1 loaded, 0 skipped, 0 rejected file(s)" in loaded, loaded
+    gate = services.task_log(BUILD, build_run, "quality_gate")
+    assert re.search(r"gate gate_\S+: 1 province\(s\) pass, 0 held back", gate), gate
+    assert "48 Thành phố Đà Nẵng: passes" in gate, gate
+    assert "report: " in gate, gate
+    published = services.task_log(BUILD, build_run, "publish_marts")
+    assert "provinces 48; held back: none" in published, published
+    assert re.search(r"marts\.fct_blood_units: \d+ row\(s\) written", published), published
+    empty = [
+        task
+        for task, state in states.items()
+        if state == "success" and not services.task_log(BUILD, build_run, task).strip()
+    ]
+    assert empty == [], f"empty task logs: {empty}"
+    noise = ("openlineage/namespace", "XDG_RUNTIME_DIR", "Unavailable conversion function")
+    for text in (found, loaded, gate, published):
+        assert not any(word in text for word in noise), text
 
 
 def dags_registered(services: AirflowServices) -> bool:

@@ -47,6 +47,9 @@ def render_config() -> RenderConfig:
         should_detach_multiple_parents_tests=True,
         # the DAGs declare their own assets; Cosmos' per-model assets would need a TCP host
         emit_datasets=False,
+        # the project's on-run-end hook runs inside every dbt invocation: no task of its own
+        # (rendered, Cosmos would warn at every parse that it has no operator for it)
+        exclude=["resource_type:operation"],
     )
 
 

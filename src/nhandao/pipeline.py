@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 
-from nhandao import dbt, logins, settings, warehouse
+from nhandao import dbt, logins, reference, settings, warehouse
 from nhandao.gate import validate
+from nhandao.gate.results import GateResult
 from nhandao.ingest import landing
 from nhandao.monitor import alerts, completeness, status_page
 from nhandao.publish import release
@@ -32,7 +33,9 @@ def prepare_warehouse() -> None:
 
 def find_new_files(landing_url: str | None = None) -> list[str]:
     """URLs of the files waiting in the landing zone."""
-    return landing.pending(landing_url)
+    found = landing.pending(landing_url)
+    log.info("%d file(s) waiting in the landing zone %s", len(found), landing_url or "")
+    return found
 
 
 def load_files(urls: list[str]) -> dict:
@@ -47,7 +50,22 @@ def load_files(urls: list[str]) -> dict:
     summary["rows_loaded"] = sum(r.rows_loaded for r in results)
     summary["rows_rejected"] = sum(r.rows_rejected for r in results)
     summary["lines"] = [f"{r.line()} → {moved}" for r, moved in processed]
+    for line in summary["lines"]:
+        log.info("%s", line)
+    for result, _ in processed:
+        for path in result.report_paths:
+            log.info("  report: %s", path)
+    log.info("%s", outcome_line(summary))
     return summary
+
+
+def outcome_line(summary: dict) -> str:
+    """One line for a load: files loaded, skipped and rejected, rows loaded and rejected."""
+    return (
+        f"{summary['loaded']} loaded, {summary['skipped']} skipped, {summary['rejected']}"
+        f" rejected file(s); {summary['rows_loaded']} rows loaded,"
+        f" {summary['rows_rejected']} rows rejected"
+    )
 
 
 def validate_audit(gate_run_id: str | None = None) -> str:
@@ -58,9 +76,36 @@ def validate_audit(gate_run_id: str | None = None) -> str:
     """
     url = warehouse.runtime_url(logins.TRANSFORMER)
     result = validate.run_gate(url, gate_run_id=gate_run_id)
+    for line in verdict_lines(result):
+        log.info("%s", line)
     if not result.passed:
         _send(alerts.gate_failed_alerts(result, report_url=result.report_path))
     return validate.enforce(result).gate_run_id
+
+
+def verdict_lines(result: GateResult) -> list[str]:
+    """The gate's verdict as an operator reads it: the run, then each province with the rules
+    that failed (and how many rows broke each), then the report."""
+    held_back = set(result.held_back_provinces)
+    lines = [
+        f"gate {result.gate_run_id}: {len(result.provinces) - len(held_back)} province(s)"
+        f" pass, {len(held_back)} held back"
+        + (f"; {result.reused} slice(s) judged before, unchanged" if result.reused else "")
+    ]
+    lines += [f"  every province held back by: {o.describe()}" for o in result.global_failures]
+    for province in result.provinces:
+        failed = [o for o in result.outcomes if o.province_code == province and not o.success]
+        blocking = [o for o in failed if o.blocks]
+        verdict = "HELD BACK" if province in held_back else "passes"
+        warned = len(failed) - len(blocking)
+        name = reference.province_name(province)
+        lines.append(
+            f"  {province} {name}: {verdict}" + (f", {warned} warning(s)" if warned else "")
+        )
+        lines += [f"    {'blocks' if o.blocks else 'warns'}: {o.describe()}" for o in failed]
+    if result.report_path:
+        lines.append(f"  report: {result.report_path}")
+    return lines
 
 
 def _send(pending: list) -> int:
@@ -76,6 +121,14 @@ def publish_audit(gate_run_id: str) -> dict:
     """Publish what the gate run allows from audit to marts, in one transaction."""
     with warehouse.connect(warehouse.runtime_url(logins.TRANSFORMER)) as conn:
         published = release.publish(conn, dbt.published_slices(), gate_run_id)
+    log.info(
+        "published (gate %s): provinces %s; held back: %s",
+        gate_run_id,
+        ", ".join(published.provinces_published) or "none",
+        ", ".join(published.provinces_held_back) or "none",
+    )
+    for table, count in sorted(published.row_counts.items()):
+        log.info("  marts.%s: %d row(s) written", table, count)
     return {
         "row_counts": published.row_counts,
         "provinces_published": published.provinces_published,

@@ -94,7 +94,12 @@ def airflow_environment() -> dict[str, str]:
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__COSMOS__CACHE_DIR": str(home / "cosmos"),
         "AIRFLOW__COSMOS__ENABLE_CACHE": "True",
-        "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+        # task logs tell the story (files loaded, the gate's verdict, what was published)
+        "AIRFLOW__LOGGING__LOGGING_LEVEL": "INFO",
+        # Cosmos asks for OpenLineage's namespace and says the provider is missing (it is,
+        # until lineage is wanted); dbt's own lines stay in the dbt tasks' logs
+        "AIRFLOW__OPENLINEAGE__NAMESPACE": "nhandao",
+        "AIRFLOW__LOGGING__NAMESPACE_LEVELS": "cosmos.operators.local=ERROR",
         "GX_ANALYTICS_ENABLED": "False",
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",

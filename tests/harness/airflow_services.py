@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -331,6 +332,22 @@ class AirflowServices:
     def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
         path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=1000"
         return {ti["task_id"]: ti["state"] for ti in self.request("GET", path)["task_instances"]}
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, try_number: int = 1) -> str:
+        """A task's log as the UI shows it (through the REST API), one line per event."""
+        quoted = urllib.parse.quote(run_id, safe="")
+        path = (
+            f"/api/v2/dags/{dag_id}/dagRuns/{quoted}/taskInstances/{task_id}/logs/{try_number}"
+            "?full_content=true"
+        )
+        answer = self.request("GET", path) or {}
+        content = answer.get("content") or []
+        if isinstance(content, str):
+            return content
+        return "\n".join(
+            str(item.get("event", item)) if isinstance(item, dict) else str(item)
+            for item in content
+        )
 
     def wait_for(self, what: str, check: Callable[[], Any], deadline: float, every: float = 2):
         """Poll `check` until it returns something truthy; ServiceFailed once past `deadline`."""
