@@ -189,3 +189,24 @@ def test_the_password_file_is_never_readable_by_others(tmp_path):
     assert (tmp_path / "pgpass").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "pgpass").read_text() == "another\n"
     assert [p.name for p in tmp_path.iterdir()] == ["pgpass"]
+
+
+def test_nhandao_stop_stops_the_server_and_the_next_command_starts_it(state_home, capsys):
+    url = warehouse.ensure_embedded_server()
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("create table kept (figure int)")
+        admin.execute("insert into kept values (1085)")
+    forget(warehouse.embedded_data_dir())  # as the next command, a new process, would be
+    assert main(["stop"]) == 0
+    assert capsys.readouterr().out.startswith("stopped the embedded warehouse")
+    with pytest.raises(psycopg.OperationalError, match="Is the server running"):
+        psycopg.connect(url)
+    assert main(["stop"]) == 0
+    assert capsys.readouterr().out.startswith("not running")
+
+    url = warehouse.ensure_embedded_server()
+    try:
+        with psycopg.connect(url) as admin:
+            assert admin.execute("select figure from kept").fetchall() == [(1085,)]
+    finally:
+        stop(warehouse.embedded_data_dir(), warehouse.EMBEDDED_POSTGRES_VERSION)

@@ -327,6 +327,19 @@ def _dbt_parse(args: argparse.Namespace) -> int:
     return 0
 
 
+def _stop(args: argparse.Namespace) -> int:
+    """Stop the embedded server (the warehouse when NHANDAO_WAREHOUSE_URL is unset)."""
+    from nhandao import warehouse
+
+    if not warehouse.is_embedded():
+        print("nhandao stop: the warehouse is NHANDAO_WAREHOUSE_URL's server, not nhandao's own")
+        return 0
+    stopped = warehouse.stop_embedded_server()
+    where = warehouse.embedded_data_dir()
+    print(f"stopped the embedded warehouse ({where})" if stopped else f"not running ({where})")
+    return 0
+
+
 def _warehouse_url(args: argparse.Namespace) -> int:
     from nhandao import warehouse
 
@@ -503,6 +516,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     url = commands.add_parser("warehouse-url", help="start the warehouse if needed; print its URL")
     url.set_defaults(func=_warehouse_url)
+
+    stop = commands.add_parser("stop", help="stop this checkout's embedded warehouse server")
+    stop.set_defaults(func=_stop)
 
     roles = commands.add_parser("roles", help="Postgres roles: loader, transformer, analysts")
     roles_commands = roles.add_subparsers(dest="roles_command", required=True)

