@@ -61,10 +61,24 @@ def test_dagbag_has_the_pipeline(dags):
     assert "raw_submissions" in str(build.timetable.asset_condition)
     assert build.get_task("publish_marts").upstream_task_ids == {"quality_gate"}
     model_tasks = {t for t in build.task_ids if t.startswith("dbt_build.")}
-    assert {"dbt_build.fct_blood_units.run", "dbt_build.dim_admin_unit.run"} <= model_tasks
+    # one task per model runs it and its tests (`dbt build`); a test of two models (a
+    # relationship) is a task of its own after both, and the on-run-end hook is no task
+    fact_task, dim_task = (
+        "dbt_build.fct_blood_units_model_build",
+        "dbt_build.dim_admin_unit_model_build",
+    )
+    assert {fact_task, dim_task} <= model_tasks
+    relationship = next(
+        t
+        for t in model_tasks
+        if t.startswith("dbt_build.relationships_fct_blood_units_admin_unit_id")
+    )
+    assert build.get_task(relationship).upstream_task_ids >= {fact_task, dim_task}
+    assert not [t for t in model_tasks if "operation" in t or "on_run_end" in t]
+    assert len(model_tasks) < 60
     # incremental by default; a run triggered with {"full_refresh": true} rebuilds everything
     assert build.params["full_refresh"] is False
-    fact = build.get_task("dbt_build.fct_blood_units.run")
+    fact = build.get_task(fact_task)
     assert fact.add_cmd_flags() == []
     fact.render_template_fields({"params": {"full_refresh": True}})
     assert fact.add_cmd_flags() == ["--full-refresh"]

@@ -89,7 +89,7 @@ def airflow_services(server_url, warehouse_url, manifest, tmp_path):
             metadata_db_url(metadata_url),
             settings={
                 **service_settings(),
-                # each of the ~65 build tasks imports dbt afresh (10-15 s on a busy 2-core
+                # each of the ~55 build tasks imports dbt afresh (10-15 s on a busy 2-core
                 # machine): the executor's workers come from a forkserver that imported it once
                 "AIRFLOW__SCHEDULER__MP_START_METHOD": "forkserver",
                 "AIRFLOW__SCHEDULER__MP_FORKSERVER_PRELOAD": ",".join(PRELOAD),

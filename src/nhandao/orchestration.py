@@ -42,7 +42,7 @@ def execution_config() -> ExecutionConfig:
 def render_config() -> RenderConfig:
     return RenderConfig(
         load_method=LoadMode.DBT_MANIFEST,
-        test_behavior=TestBehavior.AFTER_EACH,
+        test_behavior=TestBehavior.BUILD,
         # relationship tests run once both the fact and the dimension are built
         should_detach_multiple_parents_tests=True,
         # the DAGs declare their own assets; Cosmos' per-model assets would need a TCP host
