@@ -1,5 +1,7 @@
 """The nhandao command as a user runs it: exit codes and printed output."""
 
+from pathlib import Path
+
 import psycopg
 from conftest import rows
 
@@ -30,7 +32,11 @@ def test_generate_ingest_and_query(warehouse_url, tmp_path, capsys):
 
     assert main(["ingest", *map(str, files)]) == 0
     out = capsys.readouterr().out.splitlines()
-    assert [line.split()[0] for line in out] == ["loaded", "loaded"]
+    assert [line.split()[0] for line in out[:-1]] == ["loaded", "loaded"]
+    rows_loaded = sum(len(f.read_text(encoding="utf-8").splitlines()) - 1 for f in files)
+    assert out[-1] == (
+        f"2 loaded, 0 skipped, 0 rejected file(s); {rows_loaded} rows loaded, 0 rows rejected"
+    )
     assert main(["ingest", str(files[0])]) == 0
     assert capsys.readouterr().out.startswith("skipped")
 
@@ -59,7 +65,11 @@ def test_ingest_exits_non_zero_on_a_rejected_file(warehouse_url, tmp_path, capsy
     bad = tmp_path / "bad.csv"
     bad.write_text("unit,value\n492,5\n", encoding="utf-8")
     assert main(["ingest", str(bad)]) == 1
-    assert "rejected  bad.csv" in capsys.readouterr().out
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("rejected  bad.csv")
+    reports = [line.split("report: ")[1] for line in out if "report: " in line]
+    assert reports and all(Path(report).is_file() for report in reports)
+    assert out[-1] == "0 loaded, 0 skipped, 1 rejected file(s); 0 rows loaded, 0 rows rejected"
     assert main(["ingest", str(tmp_path / "missing.csv")]) == 2
 
 

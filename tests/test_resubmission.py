@@ -130,6 +130,9 @@ def test_a_resubmission_with_a_rejected_row_withdraws_nothing(first_version, cap
         f" (file {first} 48-492-2024M03.csv, version 1)",
         f"          kept: 492 2024M03 blood_donation blood_units = 120"
         f" (file {first} 48-492-2024M03.csv, version 1)",
+        f"          report: {folder / '48-492-2024M03_v2.csv.rejections.csv'}",
+        f"          report: {folder / '48-492-2024M03_v2.csv.rejections.html'}",
+        "1 loaded, 0 skipped, 0 rejected file(s); 3 rows loaded, 1 rows rejected",
     ]
 
     # the report beside the file says what was kept, and why
@@ -195,6 +198,7 @@ def test_a_resubmission_that_loads_whole_withdraws_what_it_leaves_out(first_vers
         " 1 figure withdrawn (left out of this version)",
         f"          withdrawn: 20242 2024M03 general aid_value_vnd = 50000000"
         f" (file {first} 48-492-2024M03.csv, version 1)",
+        "1 loaded, 0 skipped, 0 rejected file(s); 4 rows loaded, 0 rows rejected",
     ]
     build_gate_publish(url)
     assert published(url) == {

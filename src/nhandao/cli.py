@@ -86,6 +86,9 @@ def _ingest(args: argparse.Namespace) -> int:
         print(result.line())
         for detail in result.details():
             print(f"          {detail}")
+        for report in result.report_paths:
+            print(f"          report: {report}")
+    print(load.outcome(results))
     return 1 if any(r.status == "rejected" for r in results) else 0
 
 

@@ -10,7 +10,7 @@ import logging
 from nhandao import dbt, logins, reference, settings, warehouse
 from nhandao.gate import validate
 from nhandao.gate.results import GateResult
-from nhandao.ingest import landing
+from nhandao.ingest import landing, load
 from nhandao.monitor import alerts, completeness, status_page
 from nhandao.publish import release
 
@@ -43,10 +43,7 @@ def load_files(urls: list[str]) -> dict:
     prepare_warehouse()
     processed = landing.process(urls, warehouse.runtime_url(logins.LOADER))
     results = [result for result, _ in processed]
-    summary = {
-        status: sum(r.status == status for r in results)
-        for status in ("loaded", "skipped", "rejected")
-    }
+    summary = {status: sum(r.status == status for r in results) for status in load.STATUSES}
     summary["rows_loaded"] = sum(r.rows_loaded for r in results)
     summary["rows_rejected"] = sum(r.rows_rejected for r in results)
     summary["lines"] = [f"{r.line()} → {moved}" for r, moved in processed]
@@ -55,17 +52,8 @@ def load_files(urls: list[str]) -> dict:
     for result, _ in processed:
         for path in result.report_paths:
             log.info("  report: %s", path)
-    log.info("%s", outcome_line(summary))
+    log.info("%s", load.outcome(results))
     return summary
-
-
-def outcome_line(summary: dict) -> str:
-    """One line for a load: files loaded, skipped and rejected, rows loaded and rejected."""
-    return (
-        f"{summary['loaded']} loaded, {summary['skipped']} skipped, {summary['rejected']}"
-        f" rejected file(s); {summary['rows_loaded']} rows loaded,"
-        f" {summary['rows_rejected']} rows rejected"
-    )
 
 
 def validate_audit(gate_run_id: str | None = None) -> str:

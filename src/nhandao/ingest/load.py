@@ -29,6 +29,8 @@ from nhandao.submission_format import COLUMNS
 
 log = logging.getLogger(__name__)
 
+STATUSES = ("loaded", "skipped", "rejected")
+
 
 def _record_rejected_file(
     conn: psycopg.Connection,
@@ -180,3 +182,13 @@ def ingest_paths(paths: list[Path], url: str | None = None) -> list[IngestResult
         for path in paths:
             results.append(ingest_file(conn, Path(path)))
     return results
+
+
+def outcome(results: list[IngestResult]) -> str:
+    """One line for a batch of files: how many were loaded, skipped and rejected, and rows."""
+    count = {status: sum(r.status == status for r in results) for status in STATUSES}
+    return (
+        f"{count['loaded']} loaded, {count['skipped']} skipped, {count['rejected']} rejected"
+        f" file(s); {sum(r.rows_loaded for r in results)} rows loaded,"
+        f" {sum(r.rows_rejected for r in results)} rows rejected"
+    )
